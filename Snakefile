@@ -1,0 +1,27 @@
+# conceptscope: activation-based concept discovery (NAPs, coupled NMF, NAS,
+# NeurFlow) reproduced as one DAG of cached per-layer targets.
+
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+# The embedded default suite, unless --configfile names another suite: that
+# file then replaces it whole (Snakemake would otherwise merge the two).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/models.smk"
+include: "workflow/rules/activations.smk"
+include: "workflow/rules/reproduce.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        get_final_output(),

@@ -1,0 +1,354 @@
+"""Per-layer activation cache: one hooked forward pass, one HDF5 file per layer.
+
+A forward hook on every probed module reduces its output on the device, right
+when the module runs (before any in-place op of a later module can change it):
+
+- conv layers, output (n, C, H, W): per-unit spatial ``mean``, ``max``,
+  ``min`` and ``std`` (ddof = 0), each (n, C). These are all five location
+  disentanglements of the NAP paper need (``none`` needs the full map).
+- token layers, output (n, T, C): the same four statistics over the T tokens.
+- dense layers, output (n, C): the raw ``values``.
+- optionally the ``full`` flattened output (n, C*H*W), for the methods that
+  need whole maps (coupled NMF, NAP ``none``).
+
+Each file also holds ``labels``, ``predictions`` (argmax of the model output
+in the same pass) and ``sample_ids``, plus a ``provenance`` attribute (JSON).
+Files are written under a temporary name and renamed when the whole pass has
+finished, so a killed job leaves nothing that looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+from torch import nn
+
+from .data import ImageSet
+from .models import InputSpec
+
+__all__ = [
+    "FORMAT_VERSION",
+    "STATISTICS",
+    "ActivationRecorder",
+    "CacheFileError",
+    "CachedLayer",
+    "UnknownLayerError",
+    "cache_activations",
+    "read_cache",
+    "record_activations",
+    "resolve_layers",
+    "summarize",
+]
+
+FORMAT_VERSION = 1
+STATISTICS = ("mean", "max", "min", "std")
+
+
+class UnknownLayerError(ValueError):
+    """A probed layer name is not a module of the model."""
+
+
+class CacheFileError(OSError):
+    """An activation cache file is unreadable, incomplete or of another format."""
+
+
+def resolve_layers(model: nn.Module, layer_names: Sequence[str], *, model_name: str = "model") -> dict[str, nn.Module]:
+    """Map module paths to modules; every missing name is reported with the valid ones."""
+    modules = dict(model.named_modules())
+    missing = [n for n in layer_names if n not in modules or n == ""]
+    if missing:
+        valid = ", ".join(n for n in modules if n)
+        raise UnknownLayerError(f"{model_name} has no layer(s) {missing}. Valid layer names: {valid}")
+    return {n: modules[n] for n in layer_names}
+
+
+def summarize(output: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Reduce one layer output to per-unit statistics (see module docstring).
+
+    Parameters
+    ----------
+    output : Tensor, shape (n, C, H, W), (n, T, C) or (n, C)
+
+    Returns
+    -------
+    dict of Tensor, each (n, C), float32, on the device of ``output``:
+    ``values`` for 2-d outputs; ``mean``, ``max``, ``min``, ``std`` otherwise.
+    """
+    x = output.detach().float()
+    if x.ndim == 2:
+        return {"values": x}
+    if x.ndim == 4:
+        x = x.flatten(2)  # (n, C, H*W)
+    elif x.ndim == 3:
+        x = x.transpose(1, 2)  # (n, T, C) -> (n, C, T)
+    else:
+        raise ValueError(f"cannot summarize a layer output of shape {tuple(output.shape)}")
+    std, mean = torch.std_mean(x, dim=2, unbiased=False)
+    lo, hi = torch.aminmax(x, dim=2)
+    return {"mean": mean, "max": hi, "min": lo, "std": std}
+
+
+def _layer_kind(shape: Sequence[int]) -> str:
+    return {2: "dense", 3: "tokens", 4: "conv"}.get(len(shape), "other")
+
+
+@dataclass
+class ActivationRecorder:
+    """Context manager that hooks named modules and keeps what one forward pass gives.
+
+    For each layer it keeps ``summarize(output)`` (moved to CPU when
+    ``to_cpu``) and, for layers in ``full_layers``, the flattened output.
+    :meth:`pop` returns one pass's records and clears the buffers; it raises
+    when a hook did not fire or fired more than once (a module reused within
+    one forward, such as torchvision ResNet's shared ``relu``, has no single
+    output to record).
+    """
+
+    model: nn.Module
+    layer_names: Sequence[str]
+    full_layers: Iterable[str] = ()
+    to_cpu: bool = True
+    model_name: str = "model"
+    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    _handles: list[Any] = field(default_factory=list, repr=False)
+    _buffer: dict[str, list[dict[str, torch.Tensor]]] = field(default_factory=dict, repr=False)
+
+    def __enter__(self) -> ActivationRecorder:
+        modules = resolve_layers(self.model, self.layer_names, model_name=self.model_name)
+        full = set(self.full_layers)
+        unknown_full = full - set(self.layer_names)
+        if unknown_full:
+            raise UnknownLayerError(f"full maps requested for layers that are not probed: {sorted(unknown_full)}")
+        try:
+            for name, module in modules.items():
+                self._handles.append(module.register_forward_hook(self._hook(name, name in full)))
+        except BaseException:
+            self._remove()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._remove()
+
+    def _remove(self) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
+        self._buffer.clear()
+
+    def _hook(self, name: str, keep_full: bool):
+        def hook(module: nn.Module, args: Any, output: Any) -> None:
+            if not isinstance(output, torch.Tensor):
+                raise TypeError(f"layer {name!r} returns {type(output).__name__}, not a tensor; probe a submodule")
+            rec = summarize(output)
+            if keep_full:
+                rec["full"] = output.detach().float().flatten(1).clone()
+            if self.to_cpu:
+                rec = {k: v.cpu() for k, v in rec.items()}
+            self.shapes[name] = tuple(output.shape[1:])
+            self._buffer.setdefault(name, []).append(rec)
+
+        return hook
+
+    def pop(self) -> dict[str, dict[str, torch.Tensor]]:
+        """The records of the last forward pass, one dict per layer; buffers cleared."""
+        out = {}
+        for name in self.layer_names:
+            got = self._buffer.get(name, [])
+            if len(got) != 1:
+                self._buffer.clear()
+                why = "never ran" if not got else f"ran {len(got)} times"
+                raise RuntimeError(
+                    f"layer {name!r} {why} in one forward pass of {self.model_name}; "
+                    "probe a module that runs exactly once per forward"
+                )
+            out[name] = got[0]
+        self._buffer.clear()
+        return out
+
+
+def record_activations(
+    model: nn.Module,
+    layer_names: Sequence[str],
+    batches: Iterable[torch.Tensor],
+    *,
+    full_layers: Iterable[str] = (),
+    device: torch.device | str | None = None,
+) -> dict[str, dict[str, torch.Tensor]]:
+    """Run ``batches`` through ``model`` and concatenate each layer's records (on CPU)."""
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    parts: dict[str, dict[str, list[torch.Tensor]]] = {}
+    with ActivationRecorder(model, layer_names, full_layers) as rec, torch.no_grad():
+        for x in batches:
+            model(x.to(device))
+            for layer, stats in rec.pop().items():
+                for k, v in stats.items():
+                    parts.setdefault(layer, {}).setdefault(k, []).append(v)
+    return {layer: {k: torch.cat(v) for k, v in stats.items()} for layer, stats in parts.items()}
+
+
+# -- the cache files ---------------------------------------------------------------------------
+
+
+@contextmanager
+def _atomic_files(paths: Mapping[str, Path]) -> Iterator[dict[str, h5py.File]]:
+    """Open temporary HDF5 files; rename all to their final names only on success."""
+    tmp = {k: p.with_name(f".{p.name}.tmp{os.getpid()}") for k, p in paths.items()}
+    files: dict[str, h5py.File] = {}
+    try:
+        for k, t in tmp.items():
+            t.parent.mkdir(parents=True, exist_ok=True)
+            files[k] = h5py.File(t, "w")
+        yield files
+        for f in files.values():
+            f.close()
+        for k, t in tmp.items():
+            os.replace(t, paths[k])
+    finally:
+        for f in files.values():
+            if f.id.valid:
+                f.close()
+        for t in tmp.values():
+            t.unlink(missing_ok=True)
+
+
+def cache_activations(
+    model: nn.Module,
+    inp: InputSpec,
+    images: ImageSet,
+    out_paths: Mapping[str, str | Path],
+    *,
+    full_layers: Iterable[str] = (),
+    batch_size: int = 128,
+    provenance: Mapping[str, Any] | None = None,
+    progress: bool = True,
+    model_name: str = "model",
+) -> dict[str, tuple[int, ...]]:
+    """One batched ``no_grad`` forward pass; one HDF5 file per probed layer.
+
+    Parameters
+    ----------
+    model : nn.Module
+        In eval mode, on the device to run on.
+    inp : InputSpec
+        How images are fitted and normalized for ``model``.
+    images : ImageSet
+        The samples, in the order they are stored (dimension 0 of every array).
+    out_paths : mapping layer name -> path
+        The probed layers (module paths) and where their files go.
+    full_layers : names in ``out_paths``
+        Layers whose full flattened output (n, C*H*W) is stored as well.
+    batch_size : int
+        Images per forward pass; bounds memory.
+
+    Returns
+    -------
+    dict layer -> output shape without the batch dimension.
+    """
+    paths = {k: Path(v) for k, v in out_paths.items()}
+    layers = list(paths)
+    full = set(full_layers)
+    device = next(model.parameters()).device
+    n = len(images)
+    model.eval()
+    from tqdm.auto import tqdm
+
+    with (
+        ActivationRecorder(model, layers, full, model_name=model_name) as rec,
+        _atomic_files(paths) as files,
+        torch.no_grad(),
+    ):
+        preds = np.empty(n, dtype=np.int64)
+        dsets: dict[str, dict[str, h5py.Dataset]] = {}
+        batches = tqdm(inp.batches(images, batch_size), total=-(-n // batch_size), desc=f"{model_name} {images.split}", disable=not progress)
+        for x, _, pos in batches:
+            out = model(x.to(device, non_blocking=True))
+            preds[pos] = out.argmax(1).cpu().numpy()
+            for layer, stats in rec.pop().items():
+                if layer not in dsets:
+                    f = files[layer]
+                    dsets[layer] = {
+                        k: f.create_dataset(k, shape=(n, v.shape[1]), dtype="float32", chunks=(min(n, 256), v.shape[1]) if k == "full" else None)
+                        for k, v in stats.items()
+                    }
+                for k, v in stats.items():
+                    dsets[layer][k][pos[0] : pos[-1] + 1] = v.numpy()
+        meta = {"format_version": FORMAT_VERSION, **dict(provenance or {})}
+        for layer, f in files.items():
+            shape = rec.shapes[layer]
+            f.create_dataset("labels", data=images.labels)
+            f.create_dataset("predictions", data=preds)
+            f.create_dataset("sample_ids", data=images.sample_ids)
+            f.attrs["layer"] = layer
+            f.attrs["kind"] = _layer_kind((n, *shape))
+            f.attrs["unit_shape"] = np.asarray(shape, dtype=np.int64)
+            f.attrs["provenance"] = json.dumps(meta, sort_keys=True, default=str)
+    return dict(rec.shapes)
+
+
+@dataclass(frozen=True)
+class CachedLayer:
+    """The contents of one cache file (arrays loaded into memory)."""
+
+    path: Path
+    layer: str
+    kind: str
+    unit_shape: tuple[int, ...]
+    arrays: dict[str, np.ndarray]
+    labels: np.ndarray
+    predictions: np.ndarray
+    sample_ids: np.ndarray
+    provenance: dict[str, Any]
+
+    @property
+    def n_units(self) -> int:
+        return int(self.unit_shape[0] if self.kind == "conv" else self.unit_shape[-1])
+
+
+def read_cache(path: str | Path, *, keys: Iterable[str] | None = None) -> CachedLayer:
+    """Load a cache file written by :func:`cache_activations`.
+
+    ``keys`` limits which activation arrays are read (default: all stored).
+
+    Raises
+    ------
+    CacheFileError
+        If the file is not a complete cache file of this format; the message
+        says to delete it so that Snakemake rebuilds it.
+    """
+    path = Path(path)
+    fix = f"Delete {path} and rerun snakemake to rebuild it."
+    try:
+        with h5py.File(path, "r") as f:
+            prov = json.loads(f.attrs["provenance"])
+            if prov.get("format_version") != FORMAT_VERSION:
+                raise CacheFileError(f"{path}: cache format {prov.get('format_version')}, expected {FORMAT_VERSION}. {fix}")
+            stored = [k for k in (*STATISTICS, "values", "full") if k in f]
+            wanted = stored if keys is None else list(keys)
+            absent = [k for k in wanted if k not in f]
+            if absent:
+                raise CacheFileError(f"{path}: no array(s) {absent}; it holds {stored}.")
+            return CachedLayer(
+                path=path,
+                layer=str(f.attrs["layer"]),
+                kind=str(f.attrs["kind"]),
+                unit_shape=tuple(int(s) for s in f.attrs["unit_shape"]),
+                arrays={k: f[k][()] for k in wanted},
+                labels=f["labels"][()],
+                predictions=f["predictions"][()],
+                sample_ids=f["sample_ids"][()],
+                provenance=prov,
+            )
+    except CacheFileError:
+        raise
+    except (OSError, KeyError, ValueError) as err:
+        raise CacheFileError(f"{path}: unreadable or incomplete activation cache ({err}). {fix}") from err

@@ -1,0 +1,187 @@
+"""One function per workflow rule: read inputs, call the library, write outputs.
+
+The scripts in ``workflow/scripts/`` only unpack the ``snakemake`` object and
+call these, so every rule's work can be run and tested without Snakemake.
+Parameters arrive as plain values (from the rule's ``params``), never from a
+global config.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import activations, claims, data, models, plots
+from .workflow import provenance
+
+__all__ = ["cache_activations", "gather_claims", "plot_training", "prepare_split", "train_model"]
+
+_log = logging.getLogger("conceptscope")
+
+
+def _open_split(dataset: Mapping[str, Any], dataset_id: str, split: str, manifest: str | Path | None = None) -> data.ImageSet:
+    """Open a split; if a manifest is given, check the data still matches it."""
+    images = data.load_split(dataset, split, key=f"datasets.{dataset_id}")
+    if manifest is not None:
+        ids = pd.read_csv(manifest)["sample_id"].to_numpy()
+        if not np.array_equal(ids, images.sample_ids):
+            raise RuntimeError(
+                f"datasets.{dataset_id} split {split} no longer matches {manifest} (the data changed); "
+                f"delete {manifest} and rerun"
+            )
+    return images
+
+
+def prepare_split(dataset: Mapping[str, Any], dataset_id: str, split: str, manifest: str | Path) -> None:
+    """Write the split's manifest: position, sample id, label, class name (and superclass)."""
+    images = _open_split(dataset, dataset_id, split)
+    table = pd.DataFrame(
+        {
+            "position": np.arange(len(images)),
+            "sample_id": images.sample_ids,
+            "label": images.labels,
+            "class_name": [images.class_names[i] for i in images.labels],
+        }
+    )
+    if images.superclass_labels is not None and images.superclass_names is not None:
+        table["superclass"] = [images.superclass_names[i] for i in images.superclass_labels]
+    table.to_csv(manifest, index=False)
+    counts = table["class_name"].value_counts().sort_index()
+    _log.info("%s/%s: %d samples, %d classes, per class %d..%d", dataset_id, split, len(table),
+              images.n_classes, counts.min(), counts.max())
+
+
+def train_model(
+    *,
+    model_id: str,
+    spec: str,
+    dataset: Mapping[str, Any],
+    dataset_id: str,
+    pretrained: bool,
+    input_size: Sequence[int] | None,
+    train: Mapping[str, Any],
+    seed: int,
+    device: str,
+    manifests: Mapping[str, str],
+    weights: str | Path,
+    metrics: str | Path,
+) -> None:
+    """Build (and, if ``train.epochs`` > 0, train) a model; save weights and metrics.json.
+
+    Settings left null in ``train`` take the paper's value for the architecture
+    (:data:`conceptscope.models.TRAINING_DEFAULTS`); timm / torchvision models
+    use Adam 1e-4, batch 32 when fine-tuned.
+    """
+    dev = models.resolve_device(device)
+    train_split, eval_split = train["train_split"], train["eval_split"]
+    eval_set = _open_split(dataset, dataset_id, eval_split, manifests.get(eval_split))
+    train_set = _open_split(dataset, dataset_id, train_split, manifests.get(train_split)) if train["epochs"] else None
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)  # weight initialization
+        model, inp = models.build_model(
+            spec,
+            n_classes=eval_set.n_classes,
+            in_channels=eval_set.channels,
+            pretrained=pretrained,
+            input_size=tuple(input_size) if input_size else None,
+        )
+    model.to(dev)
+    arch = spec.split(":", 1)[1]
+    base = models.TRAINING_DEFAULTS.get(arch, models._EXTERNAL_TRAINING) if spec.startswith("local:") else models._EXTERNAL_TRAINING
+    settings = {k: (train[k] if train.get(k) is not None else v) for k, v in base.items()}
+    _log.info("%s (%s) on %s, settings %s, %d epochs", model_id, spec, dev, settings, train["epochs"])
+    t0 = time.perf_counter()
+    history = []
+    if train["epochs"]:
+        history = models.train_model(
+            model, train_set, eval_set, inp, epochs=train["epochs"], seed=seed, log=_log.info, **settings
+        )
+    seconds = time.perf_counter() - t0
+    out_classes = _n_outputs(model, inp, dev)
+    result = {
+        "model": model_id,
+        "spec": spec,
+        "dataset": dataset_id,
+        "train_accuracy": models.evaluate_accuracy(model, train_set, inp) if train_set is not None else None,
+        "test_accuracy": models.evaluate_accuracy(model, eval_set, inp) if out_classes == eval_set.n_classes else None,
+        "eval_split": eval_split,
+        "train_seconds": seconds,
+        "history": history,
+        "provenance": provenance(settings=settings, epochs=train["epochs"], seed=seed, device=str(dev),
+                                 pretrained=pretrained, input=asdict(inp)),
+    }
+    if out_classes != eval_set.n_classes:
+        _log.info("model has %d outputs, data set %d classes: no test accuracy", out_classes, eval_set.n_classes)
+    meta = {"spec": spec, "n_classes": out_classes, "in_channels": eval_set.channels, "pretrained": pretrained,
+            "model": model_id}
+    models.save_model(weights, model.cpu(), inp, meta)
+    Path(metrics).write_text(json.dumps(result, indent=2, default=list))
+    _log.info("train acc %s, test acc %s", result["train_accuracy"], result["test_accuracy"])
+
+
+@torch.no_grad()
+def _n_outputs(model: torch.nn.Module, inp: models.InputSpec, device: torch.device) -> int:
+    model.eval()
+    return int(model(torch.zeros(1, inp.channels, *inp.size, device=device)).shape[1])
+
+
+def plot_training(*, metrics: str | Path, png: str | Path, csv: str | Path) -> None:
+    """Training curve and accuracies of one model (figure + the table behind it)."""
+    m = json.loads(Path(metrics).read_text())
+    table = pd.DataFrame(m["history"], columns=["epoch", "train_loss", "train_acc_running", "test_acc", "seconds"])
+    table.to_csv(csv, index=False)
+    plots.plot_training(table, m, png)
+
+
+def cache_activations(
+    *,
+    model_id: str,
+    weights: str | Path,
+    dataset: Mapping[str, Any],
+    dataset_id: str,
+    split: str,
+    manifest: str | Path,
+    layers: Sequence[str],
+    outputs: Sequence[str],
+    full_maps: Sequence[str],
+    batch_size: int,
+    device: str,
+    seed: int,
+) -> None:
+    """One forward pass of a trained model over one split; one HDF5 file per layer."""
+    dev = models.resolve_device(device)
+    model, inp, meta = models.load_model(weights, dev)
+    images = _open_split(dataset, dataset_id, split, manifest)
+    paths = dict(zip(layers, outputs, strict=True))
+    t0 = time.perf_counter()
+    shapes = activations.cache_activations(
+        model,
+        inp,
+        images,
+        paths,
+        full_layers=full_maps,
+        batch_size=batch_size,
+        model_name=model_id,
+        provenance=provenance(model=model_id, spec=meta["spec"], dataset=dataset_id, split=split, device=str(dev),
+                              batch_size=batch_size, seed=seed, full_maps=list(full_maps)),
+    )
+    _log.info("%s/%s: %d samples, %d layers in %.1f s", model_id, split, len(images), len(layers), time.perf_counter() - t0)
+    for layer, shape in shapes.items():
+        _log.info("  %s: output %s", layer, shape)
+
+
+def gather_claims(*, row_files: Sequence[str], not_run_reasons: Mapping[str, str], csv: str | Path, md: str | Path) -> None:
+    """The reproduction table over every claim id (rows produced so far, else NOT RUN)."""
+    table = claims.gather_claims(row_files, not_run_reasons)
+    table.to_csv(csv, index=False)
+    claims.write_claims_markdown(table, md)
+    _log.info("claims: %s", table["verdict"].value_counts().to_dict())

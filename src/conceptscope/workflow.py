@@ -1,0 +1,102 @@
+"""Glue shared by the workflow: config checks, logging for scripts, provenance.
+
+:func:`check_config` runs when Snakemake parses the workflow, after the JSON
+schema validation: it checks what a schema cannot (that a model's data set
+exists, that every probed layer is a module of the model, that data folders
+are present) so that a bad config fails before any job starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import __version__
+from .data import DATASET_KINDS, split_names
+
+__all__ = ["check_config", "configure_logging", "provenance", "set_threads"]
+
+_NEEDS_ROOT = set(DATASET_KINDS) - {"digits"}
+
+
+class ConfigError(ValueError):
+    """The configuration is valid against the schema but inconsistent."""
+
+
+def check_config(config: Mapping[str, Any], *, check_data: bool = True) -> None:
+    """Cross-field checks of a schema-validated config; raise :class:`ConfigError` naming the key.
+
+    Builds every model on the ``meta`` device (no memory, no weights, no
+    download) to check its layer names.
+    """
+    from .activations import resolve_layers
+    from .models import build_model
+
+    datasets = config.get("datasets", {})
+    problems: list[str] = []
+    for ds_id, ds in datasets.items():
+        key = f"datasets.{ds_id}"
+        if check_data and ds["kind"] in _NEEDS_ROOT:
+            root = ds.get("root")
+            if not root:
+                problems.append(f"{key}.root is not set; kind {ds['kind']!r} reads its files from there")
+            elif not Path(root).expanduser().exists() and not ds.get("download"):
+                problems.append(f"{key}.root: {root} does not exist. Put the {ds['kind']} files there or fix the path")
+    for m_id, m in config.get("models", {}).items():
+        key = f"models.{m_id}"
+        ds = datasets.get(m["dataset"])
+        if ds is None:
+            problems.append(f"{key}.dataset: {m['dataset']!r} is not a key of datasets ({', '.join(datasets)})")
+            continue
+        splits = split_names(ds)
+        for split in [*m["splits"], m["train"]["eval_split"]]:
+            if split not in splits:
+                problems.append(f"{key}: split {split!r} does not exist for {m['dataset']} (splits: {', '.join(splits)})")
+        extra = sorted(set(m["full_maps"]) - set(m["layers"]))
+        if extra:
+            problems.append(f"{key}.full_maps: {extra} are not in {key}.layers")
+        try:
+            with torch.device("meta"):
+                model, _ = build_model(m["spec"], n_classes=10, in_channels=ds.get("channels", 3), pretrained=False)
+            resolve_layers(model, m["layers"], model_name=f"{key}.layers: {m['spec']}")
+        except ValueError as err:
+            problems.append(str(err))
+    if problems:
+        raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
+
+
+def configure_logging(log_path: str | Path | None) -> logging.Logger:
+    """Log to ``log_path`` (and stderr); uncaught exceptions land in the log too."""
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_path:
+        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_path, mode="w"))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", handlers=handlers, force=True)
+    log = logging.getLogger("conceptscope")
+
+    def excepthook(kind, value, tb):
+        log.error("uncaught exception", exc_info=(kind, value, tb))
+
+    sys.excepthook = excepthook
+    return log
+
+
+def set_threads(threads: int) -> None:
+    """Use the threads Snakemake granted the job for torch's CPU kernels."""
+    torch.set_num_threads(max(1, int(threads)))
+
+
+def provenance(**fields: Any) -> dict[str, Any]:
+    """Effective parameters plus library, torch and host versions, for sidecars."""
+    return {
+        "conceptscope": __version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        **fields,
+    }

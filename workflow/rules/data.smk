@@ -1,0 +1,10 @@
+rule prepare_split:
+    output:
+        "results/data/{dataset}/{split}.csv",
+    log:
+        "logs/prepare_split/{dataset}_{split}.log",
+    params:
+        dataset=lambda w: DATASETS[w.dataset],
+        dataset_id=lambda w: w.dataset,
+    script:
+        "../scripts/prepare_split.py"
