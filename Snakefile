@@ -11,7 +11,7 @@ min_version("9.0")
 # file then replaces it whole (Snakemake would otherwise merge the two).
 if not workflow.overwrite_configfiles:
 
-    configfile: "config/config.yaml"
+    configfile: f"{workflow.basedir}/config/config.yaml"
 
 
 include: "workflow/rules/common.smk"

@@ -269,7 +269,12 @@ def cache_activations(
     ):
         preds = np.empty(n, dtype=np.int64)
         dsets: dict[str, dict[str, h5py.Dataset]] = {}
-        batches = tqdm(inp.batches(images, batch_size), total=-(-n // batch_size), desc=f"{model_name} {images.split}", disable=not progress)
+        batches = tqdm(
+            inp.batches(images, batch_size),
+            total=-(-n // batch_size),
+            desc=f"{model_name} {images.split}",
+            disable=not progress,
+        )
         for x, _, pos in batches:
             out = model(x.to(device, non_blocking=True))
             preds[pos] = out.argmax(1).cpu().numpy()
@@ -277,7 +282,12 @@ def cache_activations(
                 if layer not in dsets:
                     f = files[layer]
                     dsets[layer] = {
-                        k: f.create_dataset(k, shape=(n, v.shape[1]), dtype="float32", chunks=(min(n, 256), v.shape[1]) if k == "full" else None)
+                        k: f.create_dataset(
+                            k,
+                            shape=(n, v.shape[1]),
+                            dtype="float32",
+                            chunks=(min(n, 256), v.shape[1]) if k == "full" else None,
+                        )
                         for k, v in stats.items()
                     }
                 for k, v in stats.items():
@@ -331,7 +341,9 @@ def read_cache(path: str | Path, *, keys: Iterable[str] | None = None) -> Cached
         with h5py.File(path, "r") as f:
             prov = json.loads(f.attrs["provenance"])
             if prov.get("format_version") != FORMAT_VERSION:
-                raise CacheFileError(f"{path}: cache format {prov.get('format_version')}, expected {FORMAT_VERSION}. {fix}")
+                raise CacheFileError(
+                    f"{path}: cache format {prov.get('format_version')}, expected {FORMAT_VERSION}. {fix}"
+                )
             stored = [k for k in (*STATISTICS, "values", "full") if k in f]
             wanted = stored if keys is None else list(keys)
             absent = [k for k in wanted if k not in f]

@@ -108,8 +108,14 @@ def gather_claims(row_files: Sequence[str | Path], not_run_reasons: Mapping[str,
         reason = reasons.get(claim["paper"], "no rule of the suite computes this claim yet")
         out.append(
             pd.DataFrame(
-                [{**{k: claim.get(k, "") for k in ("claim_id", "paper", "figure", "paper_value")},
-                  "measured_value": "", "verdict": "NOT RUN", "detail": reason}]
+                [
+                    {
+                        **{k: claim.get(k, "") for k in ("claim_id", "paper", "figure", "paper_value")},
+                        "measured_value": "",
+                        "verdict": "NOT RUN",
+                        "detail": reason,
+                    }
+                ]
             )
         )
     return pd.concat(out, ignore_index=True)[list(ROW_COLUMNS)]
@@ -124,8 +130,21 @@ def write_claims_markdown(table: pd.DataFrame, path: str | Path) -> None:
         part = table[table["paper"] == paper]
         if part.empty:
             continue
-        lines += ["", f"## {title}", "", "| claim | figure | paper | measured | verdict | detail |", "|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"## {title}",
+            "",
+            "| claim | figure | paper | measured | verdict | detail |",
+            "|---|---|---|---|---|---|",
+        ]
         for _, r in part.iterrows():
-            cells = [r["claim_id"], r["figure"], r["paper_value"], r["measured_value"], f"**{r['verdict']}**", r["detail"]]
+            cells = [
+                r["claim_id"],
+                r["figure"],
+                r["paper_value"],
+                r["measured_value"],
+                f"**{r['verdict']}**",
+                r["detail"],
+            ]
             lines.append("| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
     Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -168,16 +168,14 @@ def fit_to_input(x: torch.Tensor, size: Sequence[int], channels: int) -> torch.T
     have = x.shape[1]
     if have == channels:
         return x
-    if have == 1:
+    if have == 1 and channels == 3:
         return x.expand(-1, channels, -1, -1).contiguous()
-    if channels == 1:
+    if have == 3 and channels == 1:
         return x.mean(dim=1, keepdim=True)
     raise ValueError(f"cannot fit {have}-channel images to a {channels}-channel input")
 
 
-def select_subset(
-    labels: np.ndarray, *, per_class: int | None = None, first_n: int | None = None
-) -> np.ndarray:
+def select_subset(labels: np.ndarray, *, per_class: int | None = None, first_n: int | None = None) -> np.ndarray:
     """Positions of a deterministic subset, in the original order.
 
     ``per_class`` keeps the first ``per_class`` samples of each class;
@@ -341,7 +339,9 @@ def _read_mnist(spec: Mapping[str, Any], split: str, key: str, name: str) -> Ima
             _download("mnist", root)
             found = [p for p in (stem, stem.with_name(stem.name + ".gz")) if p.exists()]
         if not found:
-            raise _missing(key, "mnist", stem, "the MNIST IDX files (train-/t10k-images-idx3-ubyte, -labels-idx1-ubyte)")
+            raise _missing(
+                key, "mnist", stem, "the MNIST IDX files (train-/t10k-images-idx3-ubyte, -labels-idx1-ubyte)"
+            )
         files[part] = found[0]
     images, labels = _read_idx(files["images-idx3"]), _read_idx(files["labels-idx1"])
     if images.shape[0] != labels.shape[0]:
@@ -384,9 +384,7 @@ def _read_cifar(spec: Mapping[str, Any], split: str, key: str, name: str) -> Ima
     fine_names, coarse_names = _names(meta["fine_label_names"]), _names(meta["coarse_label_names"])
     if spec.get("label_kind", "fine") == "coarse":
         return _array_set(name, split, images, coarse, coarse_names)
-    return _array_set(
-        name, split, images, fine, fine_names, superclass_labels=coarse, superclass_names=coarse_names
-    )
+    return _array_set(name, split, images, fine, fine_names, superclass_labels=coarse, superclass_names=coarse_names)
 
 
 def _read_quickdraw(spec: Mapping[str, Any], split: str, key: str, name: str) -> ImageSet:

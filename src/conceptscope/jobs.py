@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,9 @@ __all__ = ["cache_activations", "gather_claims", "plot_training", "prepare_split
 _log = logging.getLogger("conceptscope")
 
 
-def _open_split(dataset: Mapping[str, Any], dataset_id: str, split: str, manifest: str | Path | None = None) -> data.ImageSet:
+def _open_split(
+    dataset: Mapping[str, Any], dataset_id: str, split: str, manifest: str | Path | None = None
+) -> data.ImageSet:
     """Open a split; if a manifest is given, check the data still matches it."""
     images = data.load_split(dataset, split, key=f"datasets.{dataset_id}")
     if manifest is not None:
@@ -56,8 +58,15 @@ def prepare_split(dataset: Mapping[str, Any], dataset_id: str, split: str, manif
         table["superclass"] = [images.superclass_names[i] for i in images.superclass_labels]
     table.to_csv(manifest, index=False)
     counts = table["class_name"].value_counts().sort_index()
-    _log.info("%s/%s: %d samples, %d classes, per class %d..%d", dataset_id, split, len(table),
-              images.n_classes, counts.min(), counts.max())
+    _log.info(
+        "%s/%s: %d samples, %d classes, per class %d..%d",
+        dataset_id,
+        split,
+        len(table),
+        images.n_classes,
+        counts.min(),
+        counts.max(),
+    )
 
 
 def train_model(
@@ -96,7 +105,11 @@ def train_model(
         )
     model.to(dev)
     arch = spec.split(":", 1)[1]
-    base = models.TRAINING_DEFAULTS.get(arch, models._EXTERNAL_TRAINING) if spec.startswith("local:") else models._EXTERNAL_TRAINING
+    base = (
+        models.TRAINING_DEFAULTS.get(arch, models._EXTERNAL_TRAINING)
+        if spec.startswith("local:")
+        else models._EXTERNAL_TRAINING
+    )
     settings = {k: (train[k] if train.get(k) is not None else v) for k, v in base.items()}
     _log.info("%s (%s) on %s, settings %s, %d epochs", model_id, spec, dev, settings, train["epochs"])
     t0 = time.perf_counter()
@@ -116,13 +129,24 @@ def train_model(
         "eval_split": eval_split,
         "train_seconds": seconds,
         "history": history,
-        "provenance": provenance(settings=settings, epochs=train["epochs"], seed=seed, device=str(dev),
-                                 pretrained=pretrained, input=asdict(inp)),
+        "provenance": provenance(
+            settings=settings,
+            epochs=train["epochs"],
+            seed=seed,
+            device=str(dev),
+            pretrained=pretrained,
+            input=asdict(inp),
+        ),
     }
     if out_classes != eval_set.n_classes:
         _log.info("model has %d outputs, data set %d classes: no test accuracy", out_classes, eval_set.n_classes)
-    meta = {"spec": spec, "n_classes": out_classes, "in_channels": eval_set.channels, "pretrained": pretrained,
-            "model": model_id}
+    meta = {
+        "spec": spec,
+        "n_classes": out_classes,
+        "in_channels": eval_set.channels,
+        "pretrained": pretrained,
+        "model": model_id,
+    }
     models.save_model(weights, model.cpu(), inp, meta)
     Path(metrics).write_text(json.dumps(result, indent=2, default=list))
     _log.info("train acc %s, test acc %s", result["train_accuracy"], result["test_accuracy"])
@@ -140,6 +164,7 @@ def plot_training(*, metrics: str | Path, png: str | Path, csv: str | Path) -> N
     table = pd.DataFrame(m["history"], columns=["epoch", "train_loss", "train_acc_running", "test_acc", "seconds"])
     table.to_csv(csv, index=False)
     plots.plot_training(table, m, png)
+    _log.info("%s: %d epochs plotted, test accuracy %s -> %s", m["model"], len(table), m["test_accuracy"], png)
 
 
 def cache_activations(
@@ -171,15 +196,27 @@ def cache_activations(
         full_layers=full_maps,
         batch_size=batch_size,
         model_name=model_id,
-        provenance=provenance(model=model_id, spec=meta["spec"], dataset=dataset_id, split=split, device=str(dev),
-                              batch_size=batch_size, seed=seed, full_maps=list(full_maps)),
+        provenance=provenance(
+            model=model_id,
+            spec=meta["spec"],
+            dataset=dataset_id,
+            split=split,
+            device=str(dev),
+            batch_size=batch_size,
+            seed=seed,
+            full_maps=list(full_maps),
+        ),
     )
-    _log.info("%s/%s: %d samples, %d layers in %.1f s", model_id, split, len(images), len(layers), time.perf_counter() - t0)
+    _log.info(
+        "%s/%s: %d samples, %d layers in %.1f s", model_id, split, len(images), len(layers), time.perf_counter() - t0
+    )
     for layer, shape in shapes.items():
         _log.info("  %s: output %s", layer, shape)
 
 
-def gather_claims(*, row_files: Sequence[str], not_run_reasons: Mapping[str, str], csv: str | Path, md: str | Path) -> None:
+def gather_claims(
+    *, row_files: Sequence[str], not_run_reasons: Mapping[str, str], csv: str | Path, md: str | Path
+) -> None:
     """The reproduction table over every claim id (rows produced so far, else NOT RUN)."""
     table = claims.gather_claims(row_files, not_run_reasons)
     table.to_csv(csv, index=False)

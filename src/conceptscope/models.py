@@ -205,7 +205,9 @@ def _parse_spec(spec: str) -> tuple[str, str]:
     if source not in ("local", "timm", "torchvision") or not name:
         raise ValueError(f"model spec {spec!r}: expected 'local:<arch>', 'timm:<name>' or 'torchvision:<name>'")
     if source == "local" and name not in LOCAL_ARCHITECTURES:
-        raise ValueError(f"model spec {spec!r}: unknown local architecture; choose one of {sorted(LOCAL_ARCHITECTURES)}")
+        raise ValueError(
+            f"model spec {spec!r}: unknown local architecture; choose one of {sorted(LOCAL_ARCHITECTURES)}"
+        )
     return source, name
 
 
@@ -241,7 +243,9 @@ def build_model(
     source, name = _parse_spec(spec)
     if source == "local":
         if pretrained:
-            raise ValueError(f"model spec {spec!r}: local architectures have no pretrained weights; set pretrained: false")
+            raise ValueError(
+                f"model spec {spec!r}: local architectures have no pretrained weights; set pretrained: false"
+            )
         factory, size = LOCAL_ARCHITECTURES[name]
         model = factory(in_channels, n_classes)
         return model, InputSpec(tuple(input_size or size), in_channels)
@@ -268,7 +272,9 @@ def _build_timm(name: str, n_classes: int, pretrained: bool) -> tuple[nn.Module,
     model = timm.create_model(name, pretrained=pretrained, **kwargs)
     cfg = model.pretrained_cfg or {}
     c, h, w = cfg.get("input_size", (3, 224, 224))
-    return model, InputSpec((h, w), c, tuple(cfg.get("mean", (0.485, 0.456, 0.406))), tuple(cfg.get("std", (0.229, 0.224, 0.225))))
+    return model, InputSpec(
+        (h, w), c, tuple(cfg.get("mean", (0.485, 0.456, 0.406))), tuple(cfg.get("std", (0.229, 0.224, 0.225)))
+    )
 
 
 def _build_torchvision(name: str, n_classes: int, pretrained: bool) -> tuple[nn.Module, InputSpec]:
@@ -344,7 +350,8 @@ def _torchvision_pretrained_shape(meta: Mapping[str, Any]) -> tuple[nn.Module, N
     weights = torchvision.models.get_model_weights(name).DEFAULT
     kwargs: dict[str, Any] = {"num_classes": len(weights.meta["categories"])}
     if name in ("googlenet", "inception_v3"):
-        kwargs.update(aux_logits=True, transform_input=True, init_weights=False)
+        # torchvision's pretrained googlenet drops its aux heads after loading; inception_v3 keeps its one
+        kwargs.update(aux_logits=name == "inception_v3", transform_input=True, init_weights=False)
     return torchvision.models.get_model(name, weights=None, **kwargs), None
 
 

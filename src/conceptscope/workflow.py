@@ -20,7 +20,7 @@ import torch
 from . import __version__
 from .data import DATASET_KINDS, split_names
 
-__all__ = ["check_config", "configure_logging", "provenance", "set_threads"]
+__all__ = ["canonical", "check_config", "configure_logging", "provenance", "set_threads"]
 
 _NEEDS_ROOT = set(DATASET_KINDS) - {"digits"}
 
@@ -57,7 +57,9 @@ def check_config(config: Mapping[str, Any], *, check_data: bool = True) -> None:
         splits = split_names(ds)
         for split in [*m["splits"], m["train"]["eval_split"]]:
             if split not in splits:
-                problems.append(f"{key}: split {split!r} does not exist for {m['dataset']} (splits: {', '.join(splits)})")
+                problems.append(
+                    f"{key}: split {split!r} does not exist for {m['dataset']} (splits: {', '.join(splits)})"
+                )
         extra = sorted(set(m["full_maps"]) - set(m["layers"]))
         if extra:
             problems.append(f"{key}.full_maps: {extra} are not in {key}.layers")
@@ -71,13 +73,29 @@ def check_config(config: Mapping[str, Any], *, check_data: bool = True) -> None:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
 
 
+def canonical(obj: Any) -> Any:
+    """A copy with every mapping's keys sorted, recursively.
+
+    Snakemake detects changed ``params`` by comparing their values, and dicts
+    compare by key order there: a config whose keys were merely reordered would
+    otherwise rerun every job that receives a config section.
+    """
+    if isinstance(obj, Mapping):
+        return {k: canonical(obj[k]) for k in sorted(obj)}
+    if isinstance(obj, list | tuple):
+        return [canonical(v) for v in obj]
+    return obj
+
+
 def configure_logging(log_path: str | Path | None) -> logging.Logger:
     """Log to ``log_path`` (and stderr); uncaught exceptions land in the log too."""
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_path:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_path, mode="w"))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", handlers=handlers, force=True)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", handlers=handlers, force=True
+    )
     log = logging.getLogger("conceptscope")
 
     def excepthook(kind, value, tb):

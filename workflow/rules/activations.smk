@@ -17,6 +17,8 @@ for _model in MODELS:
             f"logs/cache_activations/{_model}_{{split}}.log",
         benchmark:
             f"results/benchmarks/cache_activations/{_model}_{{split}}.tsv"
+        conda:
+            "../envs/conceptscope.yaml"
         threads: config["threads_per_job"]
         resources:
             gpu=config["gpus_per_job"],

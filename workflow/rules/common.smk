@@ -5,13 +5,13 @@ import re
 
 from snakemake.utils import validate
 
-from conceptscope.workflow import check_config
+from conceptscope.workflow import canonical, check_config
 
 validate(config, "../schemas/config.schema.yaml")
 check_config(config)
 
-DATASETS = config["datasets"]
-MODELS = config["models"]
+DATASETS = canonical(config["datasets"])
+MODELS = canonical(config["models"])
 SPLITS = sorted(
     {
         s
@@ -33,7 +33,7 @@ wildcard_constraints:
 
 
 def model_splits(model):
-    """Splits a model's training rule reads: the training split (if trained) and the eval split."""
+    """Splits read by train_model for a model (its training split if it trains, its eval split)."""
     train = MODELS[model]["train"]
     return sorted(
         {train["eval_split"], *([train["train_split"]] if train["epochs"] else [])}

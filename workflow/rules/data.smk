@@ -3,6 +3,8 @@ rule prepare_split:
         "results/data/{dataset}/{split}.csv",
     log:
         "logs/prepare_split/{dataset}_{split}.log",
+    conda:
+        "../envs/conceptscope.yaml"
     params:
         dataset=lambda w: DATASETS[w.dataset],
         dataset_id=lambda w: w.dataset,

@@ -8,6 +8,8 @@ rule train_model:
         "logs/train_model/{model}.log",
     benchmark:
         "results/benchmarks/train_model/{model}.tsv"
+    conda:
+        "../envs/conceptscope.yaml"
     threads: config["threads_per_job"]
     resources:
         gpu=config["gpus_per_job"],
@@ -33,5 +35,7 @@ rule plot_training:
         csv="results/figures/models/{model}_training.csv",
     log:
         "logs/plot_training/{model}.log",
+    conda:
+        "../envs/conceptscope.yaml"
     script:
         "../scripts/plot_training.py"

@@ -6,6 +6,8 @@ rule gather_claims:
         md="results/reproduction/claims.md",
     log:
         "logs/gather_claims/gather_claims.log",
+    conda:
+        "../envs/conceptscope.yaml"
     params:
         not_run_reasons=get_not_run_reasons(),
     script:

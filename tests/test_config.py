@@ -1,0 +1,115 @@
+"""Config validation: the schema (typos, types, defaults) and the cross-field checks."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from conceptscope.workflow import ConfigError, canonical, check_config
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = str(ROOT / "workflow" / "schemas" / "config.schema.yaml")
+CONFIGS = sorted((ROOT / "config").glob("*.yaml"))
+
+
+def _load(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
+@pytest.fixture
+def test_config() -> dict:
+    cfg = _load(ROOT / "config" / "test.yaml")
+    validate(cfg, SCHEMA)
+    return cfg
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_shipped_configs_validate_and_check(path):
+    cfg = _load(path)
+    validate(cfg, SCHEMA)
+    check_config(cfg)
+
+
+def test_defaults_are_filled_from_the_schema(test_config):
+    m = test_config["models"]["timm_resnet18"]
+    assert m["train"] == {
+        "epochs": 0,
+        "optimizer": None,
+        "lr": None,
+        "momentum": None,
+        "weight_decay": None,
+        "milestones": None,
+        "gamma": None,
+        "batch_size": None,
+        "train_split": "train",
+        "eval_split": "test",
+    }
+    assert m["pretrained"] is False and m["full_maps"] == []
+    assert test_config["datasets"]["digits"]["test_fraction"] == 0.25
+    assert test_config["gpus_per_job"] == 0
+
+
+@pytest.mark.parametrize(
+    "path, value, expected",
+    [
+        (("models", "nap_mnist_cnn", "train", "epochz"), 3, "epochz"),
+        (("models", "nap_mnist_cnn", "layerz"), ["fc"], "layerz"),
+        (("datasets", "digits", "rooot"), "/data", "rooot"),
+        (("sed",), 1, "sed"),
+        (("models", "nap_mnist_cnn", "train", "epochs"), "ten", "ten"),
+        (("models", "nap_mnist_cnn", "spec"), "keras:mnist", "keras:mnist"),
+        (("datasets", "digits", "kind"), "svhn", "svhn"),
+    ],
+)
+def test_bad_key_or_type_fails_naming_it(path, value, expected):
+    cfg = _load(ROOT / "config" / "test.yaml")
+    node = cfg
+    for k in path[:-1]:
+        node = node[k]
+    node[path[-1]] = value
+    with pytest.raises(WorkflowError) as err:
+        validate(cfg, SCHEMA)
+    assert expected in str(err.value)
+
+
+def test_unknown_layer_fails_with_the_valid_names(test_config):
+    cfg = copy.deepcopy(test_config)
+    cfg["models"]["timm_resnet18"]["layers"] = ["layer1", "layer5"]
+    with pytest.raises(ConfigError) as err:
+        check_config(cfg)
+    msg = str(err.value)
+    assert "models.timm_resnet18.layers" in msg and "layer5" in msg
+    assert "Valid layer names" in msg and "layer4.1.conv2" in msg
+
+
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        (lambda c: c["models"]["nap_mnist_cnn"].update(dataset="mnist"), "models.nap_mnist_cnn.dataset: 'mnist'"),
+        (lambda c: c["models"]["nap_mnist_cnn"].update(full_maps=["pool1"]), "models.nap_mnist_cnn.full_maps"),
+        (lambda c: c["models"]["nap_mnist_cnn"].update(splits=["val"]), "split 'val' does not exist"),
+        (
+            lambda c: c["datasets"].update(m={"kind": "mnist", "root": "/nonexistent/mnist", "download": False}),
+            "datasets.m.root: /nonexistent/mnist does not exist",
+        ),
+        (lambda c: c["datasets"].update(q={"kind": "quickdraw", "root": None}), "datasets.q.root is not set"),
+    ],
+)
+def test_cross_field_errors_name_the_key(test_config, edit, expected):
+    cfg = copy.deepcopy(test_config)
+    edit(cfg)
+    with pytest.raises(ConfigError) as err:
+        check_config(cfg)
+    assert expected in str(err.value)
+
+
+def test_canonical_sorts_keys_recursively_and_keeps_list_order():
+    a = canonical({"b": {"y": 1, "x": [{"q": 1, "p": 2}]}, "a": (3, 1)})
+    assert list(a) == ["a", "b"] and list(a["b"]) == ["x", "y"]
+    assert list(a["b"]["x"][0]) == ["p", "q"] and a["a"] == [3, 1]
+    assert repr(canonical({"k": 1, "j": 2})) == repr(canonical({"j": 2, "k": 1}))

@@ -1,0 +1,142 @@
+"""The workflow end to end on config/test.yaml, through Snakemake's command line."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from conceptscope import activations, claims, data, models
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_CONFIG = ROOT / "config" / "test.yaml"
+
+pytestmark = pytest.mark.workflow
+
+
+def snakemake(workdir: Path, *args: str, config: Path = TEST_CONFIG) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir)]
+    cmd += ["--configfile", str(config), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=workdir, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    work = tmp_path_factory.mktemp("suite")
+    res = snakemake(work, "--cores", "2")
+    assert res.returncode == 0, res.stderr[-4000:]
+    return work
+
+
+def test_suite_builds_every_target(run_dir):
+    cfg = yaml.safe_load(TEST_CONFIG.read_text())
+    for model, spec in cfg["models"].items():
+        assert (run_dir / f"results/figures/models/{model}_training.png").stat().st_size > 0
+        metrics = json.loads((run_dir / f"results/models/{model}/metrics.json").read_text())
+        assert 0.0 <= metrics["test_accuracy"] <= 1.0
+        assert len(metrics["history"]) == spec.get("train", {}).get("epochs", 0)
+        for split in spec.get("splits", ["test"]):
+            for layer in spec["layers"]:
+                cached = activations.read_cache(run_dir / f"results/activations/{model}/{split}/{layer}.h5")
+                assert cached.provenance["model"] == model and cached.provenance["split"] == split
+    table = pd.read_csv(run_dir / "results/reproduction/claims.csv")
+    assert list(table["claim_id"]) == list(claims.claim_registry()["claim_id"])
+    assert (table["verdict"] == "NOT RUN").all()
+    for rule in ("prepare_split", "train_model", "plot_training", "cache_activations", "gather_claims"):
+        logs = list((run_dir / "logs" / rule).glob("*.log"))
+        assert logs and all(p.stat().st_size > 0 for p in logs), rule
+
+
+def test_second_run_has_nothing_to_do(run_dir):
+    res = snakemake(run_dir, "-n")
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "Nothing to be done" in res.stdout + res.stderr
+
+
+def test_cache_matches_the_saved_model(run_dir):
+    """Recompute a cached layer from the trained weights, outside the workflow."""
+    cfg = yaml.safe_load(TEST_CONFIG.read_text())
+    model, inp, _ = models.load_model(run_dir / "results/models/nap_mnist_cnn/weights.pt")
+    images = data.load_split(cfg["datasets"]["digits"], "test", key="datasets.digits")
+    x = inp.normalize(images.images(np.arange(len(images)), inp.size, inp.channels))
+    with torch.no_grad():
+        conv1 = model.conv1(x).numpy()
+        pred = model(x).argmax(1).numpy()
+    cached = activations.read_cache(run_dir / "results/activations/nap_mnist_cnn/test/conv1.h5")
+    np.testing.assert_allclose(cached.arrays["mean"], conv1.mean((2, 3)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(cached.arrays["full"], conv1.reshape(len(x), -1), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(cached.predictions, pred)
+    metrics = json.loads((run_dir / "results/models/nap_mnist_cnn/metrics.json").read_text())
+    assert metrics["test_accuracy"] == pytest.approx(float((pred == images.labels).mean()))
+
+
+def test_same_config_and_seed_give_the_same_results(run_dir, tmp_path):
+    res = snakemake(tmp_path, "--cores", "2", "results/activations/nap_mnist_cnn/test/fc.h5")
+    assert res.returncode == 0, res.stderr[-4000:]
+    a = activations.read_cache(run_dir / "results/activations/nap_mnist_cnn/test/fc.h5")
+    b = activations.read_cache(tmp_path / "results/activations/nap_mnist_cnn/test/fc.h5")
+    np.testing.assert_array_equal(a.arrays["values"], b.arrays["values"])
+    np.testing.assert_array_equal(a.predictions, b.predictions)
+
+
+def _edited_config(tmp_path: Path, edit) -> Path:
+    cfg = yaml.safe_load(TEST_CONFIG.read_text())
+    edit(cfg)
+    path = tmp_path / "edited.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _planned_jobs(res: subprocess.CompletedProcess) -> dict[str, int]:
+    stats = res.stdout.split("Job stats:")[1].split("Reasons:")[0] if "Job stats:" in res.stdout else ""
+    return {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)\s*$", stats, re.M) if k != "total"}
+
+
+def test_adding_a_layer_reruns_only_that_cache(run_dir, tmp_path):
+    """A new probed layer adds cache jobs; nothing is retrained."""
+    cfg = _edited_config(tmp_path, lambda c: c["models"]["nap_mnist_cnn"]["layers"].append("pool1"))
+    res = snakemake(run_dir, "-n", config=cfg)
+    assert res.returncode == 0, res.stderr[-2000:]
+    jobs = _planned_jobs(res)
+    assert jobs.get("cache_activations_nap_mnist_cnn") == 2, res.stdout[-3000:]
+    assert "train_model" not in jobs and "cache_activations_timm_resnet18" not in jobs
+
+
+def test_unknown_layer_fails_before_any_job(tmp_path):
+    cfg = _edited_config(tmp_path, lambda c: c["models"]["nap_mnist_cnn"].update(layers=["conv1", "conv7"]))
+    res = snakemake(tmp_path, "--cores", "1", config=cfg)
+    assert res.returncode != 0
+    err = res.stdout + res.stderr
+    assert "conv7" in err and "Valid layer names" in err and "pool2" in err
+    assert not (tmp_path / "results").exists()
+
+
+def test_misspelt_config_key_fails_before_any_job(tmp_path):
+    cfg = _edited_config(tmp_path, lambda c: c["models"]["nap_mnist_cnn"]["train"].update(epochz=3))
+    res = snakemake(tmp_path, "--cores", "1", config=cfg)
+    assert res.returncode != 0
+    assert "epochz" in res.stdout + res.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_lint_and_format_are_clean(tmp_path):
+    lint = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--lint", "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    assert "Lints for" not in lint.stdout + lint.stderr, lint.stdout + lint.stderr
+    snakefmt = shutil.which("snakefmt") or str(Path(sys.executable).with_name("snakefmt"))
+    fmt = subprocess.run([snakefmt, "--check", "Snakefile", "workflow/rules"], capture_output=True, text=True, cwd=ROOT)
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
