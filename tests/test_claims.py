@@ -7,7 +7,7 @@ import pytest
 
 from conceptscope import claims
 
-# The ids of ../shared/reference/papers.md, written out independently of the registry file.
+# The papers' claim ids, written out here independently of the registry file.
 PAPER_IDS = (
     [f"NAP-{i}" for i in range(1, 6)]
     + [f"NMF-{i}" for i in range(1, 6)]

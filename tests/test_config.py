@@ -113,3 +113,13 @@ def test_canonical_sorts_keys_recursively_and_keeps_list_order():
     assert list(a) == ["a", "b"] and list(a["b"]) == ["x", "y"]
     assert list(a["b"]["x"][0]) == ["p", "q"] and a["a"] == [3, 1]
     assert repr(canonical({"k": 1, "j": 2})) == repr(canonical({"j": 2, "k": 1}))
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "config" / "paper").glob("*.yaml")), ids=lambda p: p.name)
+def test_paper_configs_are_valid_apart_from_the_data(path):
+    """Schema and layer names hold; the data folders exist only where the data was put."""
+    cfg = _load(path)
+    validate(cfg, SCHEMA)
+    check_config(cfg, check_data=False)
+    with pytest.raises(ConfigError, match=r"\.root: .* does not exist"):
+        check_config(cfg)

@@ -125,7 +125,7 @@ def train_model(
         "spec": spec,
         "dataset": dataset_id,
         "train_accuracy": models.evaluate_accuracy(model, train_set, inp) if train_set is not None else None,
-        "test_accuracy": models.evaluate_accuracy(model, eval_set, inp) if out_classes == eval_set.n_classes else None,
+        "test_accuracy": _final_accuracy(history, model, eval_set, inp) if out_classes == eval_set.n_classes else None,
         "eval_split": eval_split,
         "train_seconds": seconds,
         "history": history,
@@ -150,6 +150,11 @@ def train_model(
     models.save_model(weights, model.cpu(), inp, meta)
     Path(metrics).write_text(json.dumps(result, indent=2, default=list))
     _log.info("train acc %s, test acc %s", result["train_accuracy"], result["test_accuracy"])
+
+
+def _final_accuracy(history: list[dict[str, float]], model, images: data.ImageSet, inp: models.InputSpec) -> float:
+    """Accuracy after training: the last epoch's evaluation (same weights), else evaluated now."""
+    return history[-1]["test_acc"] if history else models.evaluate_accuracy(model, images, inp)
 
 
 @torch.no_grad()

@@ -31,7 +31,11 @@ rule plot_training:
     input:
         "results/models/{model}/metrics.json",
     output:
-        png="results/figures/models/{model}_training.png",
+        png=report(
+            "results/figures/models/{model}_training.png",
+            caption="../report/training.rst",
+            category="Models",
+        ),
         csv="results/figures/models/{model}_training.csv",
     log:
         "logs/plot_training/{model}.log",
