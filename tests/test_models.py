@@ -399,3 +399,11 @@ def test_training_defaults_match_papers():
     # every entry holds exactly the keyword arguments train_model takes besides epochs and seed
     keys = {"optimizer", "lr", "momentum", "weight_decay", "milestones", "gamma", "batch_size"}
     assert all(set(d) == keys for d in [*TRAINING_DEFAULTS.values(), models._EXTERNAL_TRAINING])
+
+
+def test_training_settings_fill_nulls_with_the_papers_values():
+    s = models.training_settings("local:resnet18_cifar", {"lr": 0.02, "milestones": [], "momentum": None})
+    assert s["lr"] == 0.02 and s["milestones"] == [] and s["momentum"] == 0.9 and s["gamma"] == 0.2
+    assert models.training_settings("timm:resnet18", {})["lr"] == 1e-4
+    with pytest.raises(ValueError, match="unknown local architecture"):
+        models.training_settings("local:nope", {})

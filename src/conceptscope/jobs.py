@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import activations, claims, data, models, plots
+from . import data, models
 from .workflow import provenance
 
 __all__ = ["cache_activations", "gather_claims", "plot_training", "prepare_split", "train_model"]
@@ -104,13 +104,7 @@ def train_model(
             input_size=tuple(input_size) if input_size else None,
         )
     model.to(dev)
-    arch = spec.split(":", 1)[1]
-    base = (
-        models.TRAINING_DEFAULTS.get(arch, models._EXTERNAL_TRAINING)
-        if spec.startswith("local:")
-        else models._EXTERNAL_TRAINING
-    )
-    settings = {k: (train[k] if train.get(k) is not None else v) for k, v in base.items()}
+    settings = models.training_settings(spec, train)
     _log.info("%s (%s) on %s, settings %s, %d epochs", model_id, spec, dev, settings, train["epochs"])
     t0 = time.perf_counter()
     history = []
@@ -168,6 +162,8 @@ def plot_training(*, metrics: str | Path, png: str | Path, csv: str | Path) -> N
     m = json.loads(Path(metrics).read_text())
     table = pd.DataFrame(m["history"], columns=["epoch", "train_loss", "train_acc_running", "test_acc", "seconds"])
     table.to_csv(csv, index=False)
+    from . import plots  # matplotlib only where a figure is drawn
+
     plots.plot_training(table, m, png)
     _log.info("%s: %d epochs plotted, test accuracy %s -> %s", m["model"], len(table), m["test_accuracy"], png)
 
@@ -188,6 +184,8 @@ def cache_activations(
     seed: int,
 ) -> None:
     """One forward pass of a trained model over one split; one HDF5 file per layer."""
+    from . import activations
+
     dev = models.resolve_device(device)
     model, inp, meta = models.load_model(weights, dev)
     images = _open_split(dataset, dataset_id, split, manifest)
@@ -223,6 +221,8 @@ def gather_claims(
     *, row_files: Sequence[str], not_run_reasons: Mapping[str, str], csv: str | Path, md: str | Path
 ) -> None:
     """The reproduction table over every claim id (rows produced so far, else NOT RUN)."""
+    from . import claims
+
     table = claims.gather_claims(row_files, not_run_reasons)
     table.to_csv(csv, index=False)
     claims.write_claims_markdown(table, md)

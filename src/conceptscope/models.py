@@ -47,6 +47,7 @@ __all__ = [
     "resolve_device",
     "save_model",
     "train_model",
+    "training_settings",
 ]
 
 
@@ -200,6 +201,17 @@ TRAINING_DEFAULTS: dict[str, dict[str, Any]] = {
 _EXTERNAL_TRAINING = {**_ADAM, "lr": 1e-4, "batch_size": 32}
 
 
+def training_settings(spec: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The optimizer settings for a model: ``overrides`` where not None, else the paper's.
+
+    Local architectures default to :data:`TRAINING_DEFAULTS`; timm / torchvision
+    models (fine-tuning) to Adam 1e-4, batch 32.
+    """
+    source, name = _parse_spec(spec)
+    base = TRAINING_DEFAULTS[name] if source == "local" else _EXTERNAL_TRAINING
+    return {k: (overrides[k] if overrides.get(k) is not None else v) for k, v in base.items()}
+
+
 def _parse_spec(spec: str) -> tuple[str, str]:
     source, _, name = spec.partition(":")
     if source not in ("local", "timm", "torchvision") or not name:
@@ -333,16 +345,17 @@ def load_model(path: str | Path, device: str | torch.device | None = "cpu") -> t
     """Rebuild a model saved by :func:`save_model`; returns (model in eval mode, input spec, meta)."""
     blob = torch.load(path, map_location="cpu", weights_only=True)
     meta = blob["meta"]
-    model, _ = build_model(meta["spec"], n_classes=meta["n_classes"], in_channels=meta["in_channels"], pretrained=False)
     if meta["spec"].startswith("torchvision:") and meta.get("pretrained"):
-        model, _ = _torchvision_pretrained_shape(meta)
+        model = _torchvision_pretrained_shape(meta)
+    else:
+        model, _ = build_model(meta["spec"], n_classes=meta["n_classes"], in_channels=meta["in_channels"])
     model.load_state_dict(blob["state_dict"])
     i = blob["input"]
     inp = InputSpec(tuple(i["size"]), int(i["channels"]), tuple(i["mean"]), tuple(i["std"]))
     return model.to(resolve_device(device)).eval(), inp, meta
 
 
-def _torchvision_pretrained_shape(meta: Mapping[str, Any]) -> tuple[nn.Module, None]:
+def _torchvision_pretrained_shape(meta: Mapping[str, Any]) -> nn.Module:
     """A torchvision model shaped like its pretrained version (aux heads, transform_input), random weights."""
     import torchvision
 
@@ -352,14 +365,14 @@ def _torchvision_pretrained_shape(meta: Mapping[str, Any]) -> tuple[nn.Module, N
     if name in ("googlenet", "inception_v3"):
         # torchvision's pretrained googlenet drops its aux heads after loading; inception_v3 keeps its one
         kwargs.update(aux_logits=name == "inception_v3", transform_input=True, init_weights=False)
-    return torchvision.models.get_model(name, weights=None, **kwargs), None
+    return torchvision.models.get_model(name, weights=None, **kwargs)
 
 
 # -- training ---------------------------------------------------------------------------------
 
 
 @torch.no_grad()
-def predict(model: nn.Module, images: ImageSet, inp: InputSpec, *, batch_size: int = 256) -> np.ndarray:
+def predict(model: nn.Module, images: ImageSet, inp: InputSpec, *, batch_size: int = 64) -> np.ndarray:
     """Predicted class per sample (argmax of the model output), in order."""
     model.eval()
     device = next(model.parameters()).device
@@ -367,7 +380,7 @@ def predict(model: nn.Module, images: ImageSet, inp: InputSpec, *, batch_size: i
     return torch.cat(out).numpy() if out else np.empty(0, dtype=np.int64)
 
 
-def evaluate_accuracy(model: nn.Module, images: ImageSet, inp: InputSpec, *, batch_size: int = 256) -> float:
+def evaluate_accuracy(model: nn.Module, images: ImageSet, inp: InputSpec, *, batch_size: int = 64) -> float:
     """Fraction of samples whose predicted class equals the label."""
     if len(images) == 0:
         return float("nan")
