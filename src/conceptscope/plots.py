@@ -16,6 +16,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 __all__ = ["plot_training"]
 
@@ -33,6 +34,8 @@ def plot_training(history: pd.DataFrame, metrics: Mapping[str, Any], path: str |
             ax.text(0.5, 0.5, "not trained here", ha="center", va="center", transform=ax.transAxes)
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="training loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", ylim=(0, 1.02), title="accuracy")
+    for ax in (ax_loss, ax_acc):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
     def fmt(v: Any) -> str:
         return "n/a" if v is None else f"{v:.4f}"
