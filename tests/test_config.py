@@ -123,3 +123,22 @@ def test_paper_configs_are_valid_apart_from_the_data(path):
     check_config(cfg, check_data=False)
     with pytest.raises(ConfigError, match=r"\.root: .* does not exist"):
         check_config(cfg)
+
+
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        (lambda n: n.update(models=["nap_mnist_cnn", "ghost"]), "naps.models: 'ghost' is not a key of models"),
+        (lambda n: n.update(split="train", models=["timm_resnet18"]), "split 'train' is not cached for timm_resnet18"),
+        (lambda n: n.update(gallery_method="mean", methods=["max"]), "naps.gallery_method: 'mean'"),
+        (lambda n: n.update(fig7_layers={"nap_mnist_cnn": "conv9"}), "layer 'conv9' is not probed in nap_mnist_cnn"),
+        (lambda n: n.update(compare=[["nap_mnist_cnn", "fc", "timm_resnet18", "layer9"]]), "'layer9'"),
+        (lambda n: n.update(reference={"timm_resnet18": {"model": "x", "layers": {"stem": "y"}}}), "'stem'"),
+    ],
+)
+def test_nap_section_errors_name_the_key(test_config, edit, expected):
+    cfg = copy.deepcopy(test_config)
+    edit(cfg["naps"])
+    with pytest.raises(ConfigError) as err:
+        check_config(cfg)
+    assert expected in str(err.value)

@@ -227,3 +227,301 @@ def gather_claims(
     table.to_csv(csv, index=False)
     claims.write_claims_markdown(table, md)
     _log.info("claims: %s", table["verdict"].value_counts().to_dict())
+
+
+# -- NAPs ----------------------------------------------------------------------------------------
+
+
+def extract_naps(
+    *,
+    cache: str | Path,
+    outputs: Mapping[str, str | Path],
+    normalization: str,
+    max_precomputed: int,
+    device: str,
+) -> None:
+    """NAPs of one cached layer for every disentanglement in ``outputs`` (method -> file).
+
+    Dense layers are never aggregated: their NAPs are computed once and written
+    under every method name (the files say so in ``meta['aggregated']``).
+    """
+    from . import activations, naps
+
+    cached = activations.read_cache(cache)
+    dev = models.resolve_device(device)
+    done: dict[str, naps.NapResult] = {}
+    for method, path in outputs.items():
+        key = "values" if cached.kind == "dense" else method
+        if key not in done:
+            X = naps.disentangle(cached.arrays, cached.kind, method)
+            done[key] = naps.extract_naps(
+                X,
+                kind=cached.kind,
+                method=method,
+                unit_shape=cached.unit_shape,
+                labels=cached.labels,
+                predictions=cached.predictions,
+                sample_ids=cached.sample_ids,
+                normalization=normalization,
+                max_precomputed=max_precomputed,
+                device=dev,
+                meta={k: cached.provenance.get(k) for k in ("model", "split", "dataset", "spec")}
+                | {"layer": cached.layer, "aggregated": cached.kind != "dense"},
+            )
+            r = done[key]
+            _log.info(
+                "%s %s: %d features, %d NAPs, %d noise of %d, clustering %.2f s (%s)",
+                cached.layer,
+                method if cached.kind != "dense" else "dense (not aggregated)",
+                r.meta["n_features"],
+                r.n_naps,
+                int((r.nap < 0).sum()),
+                len(r.nap),
+                r.meta["clustering_seconds"],
+                r.meta["clustering_path"],
+            )
+        result = done[key]
+        result.meta["method"] = method
+        naps.save_result(result, path)
+
+
+def nap_input_sizes(
+    *,
+    cache: str | Path,
+    csv: str | Path,
+    sizes: Sequence[int],
+    method: str,
+    normalization: str,
+    max_precomputed: int,
+    device: str,
+) -> None:
+    """NAP count of one layer for the first N inputs of the split, N in ``sizes`` (paper Fig. 8)."""
+    from . import activations, naps
+
+    cached = activations.read_cache(cache)
+    X = naps.disentangle(cached.arrays, cached.kind, method)
+    rows = []
+    for n in sorted(sizes):
+        if n > len(X):
+            raise ValueError(
+                f"input size {n} exceeds the {len(X)} cached inputs of {cache}; lower naps.input_size.sizes"
+            )
+        r = naps.extract_naps(
+            X[:n],
+            kind=cached.kind,
+            method=method,
+            unit_shape=cached.unit_shape,
+            labels=cached.labels[:n],
+            predictions=cached.predictions[:n],
+            sample_ids=cached.sample_ids[:n],
+            normalization=normalization,
+            max_precomputed=max_precomputed,
+            device=models.resolve_device(device),
+        )
+        rows.append(
+            {
+                "model": cached.provenance.get("model"),
+                "layer": cached.layer,
+                "split": cached.provenance.get("split"),
+                "method": method,
+                "size": n,
+                "n_naps": r.n_naps,
+                "n_noise": int((r.nap < 0).sum()),
+                "seconds": r.meta["clustering_seconds"],
+            }
+        )
+        _log.info("%s %s first %d inputs: %d NAPs", cached.layer, method, n, r.n_naps)
+    pd.DataFrame(rows).to_csv(csv, index=False)
+
+
+def nap_counts(files: Mapping[tuple[str, str], str | Path], layers: Sequence[str]) -> pd.DataFrame:
+    """One row per (layer, method): NAP count, noise, inputs, clustering time; layers in probed order."""
+    from . import naps
+
+    rows = []
+    for (layer, method), path in files.items():
+        r = naps.load_result(path)
+        rows.append(
+            {
+                "model": r.meta.get("model"),
+                "layer": layer,
+                "depth": layers.index(layer),
+                "kind": r.meta["kind"],
+                "method": method,
+                "n_naps": r.n_naps,
+                "n_noise": int((r.nap < 0).sum()),
+                "n_inputs": len(r.nap),
+                "clustering_seconds": r.meta["clustering_seconds"],
+            }
+        )
+    return pd.DataFrame(rows).sort_values(["depth", "method"], kind="stable").reset_index(drop=True)
+
+
+def fig6_disentanglement(
+    *, files: Mapping[tuple[str, str], str | Path], layers: Sequence[str], csv: str | Path, png: str | Path
+) -> None:
+    """Paper Fig. 6: NAP count per layer x disentanglement of one model."""
+    from . import plots
+
+    table = nap_counts(files, layers)
+    table.to_csv(csv, index=False)
+    plots.plot_nap_counts(table, png)
+    _log.info("\n%s", table.pivot(index="layer", columns="method", values="n_naps").reindex(layers).to_string())
+
+
+def fig8_input_size(*, tables: Sequence[str | Path], csv: str | Path, png: str | Path) -> None:
+    """Paper Fig. 8: NAP count against the number of inputs, per layer and split."""
+    from . import plots
+
+    table = pd.concat([pd.read_csv(p) for p in tables], ignore_index=True)
+    table.to_csv(csv, index=False)
+    plots.plot_input_size(table, png)
+    _log.info("\n%s", table.pivot_table(index=["layer", "split"], columns="size", values="n_naps").to_string())
+
+
+def nap_claims(*, fig6: Sequence[str | Path], fig8: Sequence[str | Path], rows: str | Path) -> None:
+    """Claim rows NAP-1, NAP-2 and NAP-4 from the Fig. 6 and Fig. 8 tables."""
+    from . import claims
+
+    counts = pd.concat([pd.read_csv(p) for p in fig6], ignore_index=True)
+    sizes = pd.concat([pd.read_csv(p) for p in fig8], ignore_index=True) if fig8 else None
+    out = [claims.nap_1(counts), claims.nap_4(counts)]
+    out.append(
+        claims.nap_2(sizes)
+        if sizes is not None
+        else claims.make_row("NAP-2", "", "NOT RUN", "naps.input_size.models is empty")
+    )
+    claims.write_rows(rows, sorted(out, key=lambda r: r["claim_id"]))
+    for r in out:
+        _log.info("%s %s: %s (%s)", r["claim_id"], r["verdict"], r["measured_value"], r["detail"])
+
+
+def nap_figures(
+    *,
+    model_id: str,
+    dataset: Mapping[str, Any],
+    dataset_id: str,
+    split: str,
+    manifest: str | Path,
+    files: Mapping[tuple[str, str], str | Path],
+    layers: Sequence[str],
+    methods: Sequence[str],
+    gallery_method: str,
+    fig7_layer: str,
+    follow_images: Sequence[int],
+    top_naps: int,
+    per_nap: int,
+    figures: Sequence[str | Path],
+    browser: str | Path,
+) -> None:
+    """Galleries of one model (Fig. 1 per layer, Fig. 7, Fig. 9/10, in that order in ``figures``) and its browser."""
+    from . import nap_views, naps
+
+    images = _open_split(dataset, dataset_id, split, manifest)
+    results = {key: naps.load_result(path) for key, path in files.items()}
+    names = images.class_names
+    n_layers = len(layers)
+    for layer, png in zip(layers, figures[:n_layers], strict=True):
+        nap_views.plot_nap_gallery(
+            results[(layer, gallery_method)],
+            images,
+            png,
+            top_naps=top_naps,
+            per_nap=per_nap,
+            class_names=names,
+            title=f"{model_id} {layer} ({gallery_method}): top NAPs by persistence",
+        )
+    nap_views.plot_aggregation_gallery(
+        {m: results[(fig7_layer, m)] for m in methods},
+        images,
+        figures[n_layers],
+        per_nap=per_nap,
+        class_names=names,
+        title=f"{model_id} {fig7_layer}: NAPs per disentanglement",
+    )
+    for position, png in zip(follow_images, figures[n_layers + 1 :], strict=True):
+        if position >= len(images):
+            raise ValueError(f"naps.follow_images: position {position} is beyond the {len(images)} images of {split}")
+        nap_views.plot_follow_image(
+            {layer: results[(layer, gallery_method)] for layer in layers},
+            images,
+            position,
+            png,
+            per_nap=per_nap,
+            class_names=names,
+        )
+    nap_views.write_browser(browser, model_id, results, images, class_names=names)
+    _log.info("%s: %d galleries, browser %s", model_id, len(figures), browser)
+
+
+def fig14_side_by_side(
+    *,
+    a: str | Path,
+    b: str | Path,
+    manifest: str | Path,
+    png: str | Path,
+    names: Sequence[str],
+    dataset: Mapping[str, Any],
+    dataset_id: str,
+    split: str,
+    positions: Sequence[int],
+    per_nap: int,
+) -> None:
+    """Paper Fig. 14: the NAPs of the same images in two models, side by side."""
+    from . import nap_views, naps
+
+    images = _open_split(dataset, dataset_id, split, manifest)
+    ra, rb = naps.load_result(a), naps.load_result(b)
+    if not np.array_equal(ra.sample_ids, rb.sample_ids):
+        raise ValueError(f"{a} and {b} hold different inputs; Fig. 14 compares the same images")
+    nap_views.plot_models_side_by_side(ra, rb, images, list(positions), png, names=tuple(names), per_nap=per_nap)
+    _log.info("%s vs %s for images %s -> %s", names[0], names[1], list(positions), png)
+
+
+def nap_paper_comparison(*, tables: Sequence[str | Path], reference: Mapping[str, Any], csv: str | Path) -> None:
+    """Our Fig. 6 NAP counts beside the authors' (resources/nap_pattern_counts.csv), per model x layer x method."""
+    from importlib import resources
+
+    methods = {
+        "none": "NoAggregation",
+        "max": "MaxAggregation",
+        "min_max": "MinMaxAggregation",
+        "mean": "MeanAggregation",
+        "mean_std": "MeanStdAggregation",
+    }
+    with resources.files("conceptscope").joinpath("resources/nap_pattern_counts.csv").open() as fh:
+        theirs = pd.read_csv(fh)
+    theirs = theirs[
+        (theirs["Minimum pattern size"] == 5)
+        & (theirs["Minimum samples"] == 5)
+        & (theirs["Method"] == "leaf")
+        & (theirs["Split"].isin(["test", "validation"]))
+    ]
+    rows = []
+    for path in tables:
+        ours = pd.read_csv(path)
+        model = str(ours["model"].iloc[0])
+        ref = reference[model]
+        for _, r in ours.iterrows():
+            their_layer = ref["layers"].get(r["layer"])
+            match = theirs[
+                (theirs["Model"] == ref["model"])
+                & (theirs["Layer"] == their_layer)
+                & (theirs["Layer aggregation"] == methods[r["method"]])
+            ]
+            match = match[match["Input size"] == match["Input size"].max()] if len(match) else match
+            rows.append(
+                {
+                    "model": model,
+                    "layer": r["layer"],
+                    "method": r["method"],
+                    "ours": int(r["n_naps"]),
+                    "authors_model": ref["model"],
+                    "authors_layer": their_layer,
+                    "authors": int(match["Number of patterns"].iloc[0]) if len(match) else None,
+                    "authors_inputs": int(match["Input size"].iloc[0]) if len(match) else None,
+                    "our_inputs": int(r["n_inputs"]),
+                }
+            )
+    pd.DataFrame(rows).to_csv(csv, index=False)
+    _log.info("compared %d rows with the authors' counts", len(rows))

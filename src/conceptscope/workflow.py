@@ -69,8 +69,62 @@ def check_config(config: Mapping[str, Any], *, check_data: bool = True) -> None:
             resolve_layers(model, m["layers"], model_name=f"{key}.layers: {m['spec']}")
         except ValueError as err:
             problems.append(str(err))
+    problems += _check_naps(config)
     if problems:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
+
+
+def _check_naps(config: Mapping[str, Any]) -> list[str]:
+    """Cross-field checks of the ``naps`` section."""
+    naps = config.get("naps") or {}
+    models = config.get("models", {})
+    problems = []
+
+    def known(key: str, model: str, split: str | None = None, layer: str | None = None) -> bool:
+        if model not in models:
+            problems.append(f"{key}: {model!r} is not a key of models ({', '.join(models)})")
+            return False
+        if split is not None and split not in models[model]["splits"]:
+            problems.append(f"{key}: split {split!r} is not cached for {model} (add it to models.{model}.splits)")
+        if layer is not None and layer not in models[model]["layers"]:
+            problems.append(f"{key}: layer {layer!r} is not probed in {model} (models.{model}.layers)")
+        return True
+
+    splits = naps.get("model_splits") or {}
+    for m in splits:
+        if m not in naps.get("models", []):
+            problems.append(f"naps.model_splits: {m!r} is not in naps.models")
+    for m in naps.get("models", []):
+        known("naps.models", m, splits.get(m, naps.get("split", "test")))
+    size = naps.get("input_size") or {}
+    for m in size.get("models", []):
+        for split in size.get("splits", []):
+            known("naps.input_size.models", m, split)
+    if naps.get("models") and naps.get("gallery_method", "max") not in naps.get("methods", []):
+        problems.append(f"naps.gallery_method: {naps.get('gallery_method')!r} is not in naps.methods")
+    for m, layer in (naps.get("fig7_layers") or {}).items():
+        if m not in naps.get("models", []):
+            problems.append(f"naps.fig7_layers: {m!r} is not in naps.models")
+        else:
+            known("naps.fig7_layers", m, layer=layer)
+    for i, (ma, la, mb, lb) in enumerate(naps.get("compare") or []):
+        key = f"naps.compare[{i}]"
+        for m, layer in ((ma, la), (mb, lb)):
+            if m not in naps.get("models", []):
+                problems.append(f"{key}: {m!r} is not in naps.models")
+            else:
+                known(key, m, layer=layer)
+        if ma in models and mb in models and models[ma]["dataset"] != models[mb]["dataset"]:
+            problems.append(f"{key}: {ma} and {mb} run on different data sets; Fig. 14 compares the same images")
+        if splits.get(ma, naps.get("split", "test")) != splits.get(mb, naps.get("split", "test")):
+            problems.append(f"{key}: {ma} and {mb} use different NAP splits (naps.model_splits)")
+    for m, ref in (naps.get("reference") or {}).items():
+        if m not in naps.get("models", []):
+            problems.append(f"naps.reference: {m!r} is not in naps.models")
+            continue
+        for layer in ref["layers"]:
+            known(f"naps.reference.{m}.layers", m, layer=layer)
+    return problems
 
 
 def canonical(obj: Any) -> Any:

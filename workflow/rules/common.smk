@@ -20,6 +20,11 @@ SPLITS = sorted(
     }
 )
 PAPERS_RUN = {}  # paper -> claim-row files; each method's rules add theirs
+NAPS = canonical(config["naps"])
+NAP_METHODS = [
+    m for m in ("none", "max", "min_max", "mean", "mean_std") if m in NAPS["methods"]
+]
+LAYERS = sorted({layer for m in MODELS.values() for layer in m["layers"]})
 
 
 def _alternatives(names):
@@ -30,6 +35,8 @@ wildcard_constraints:
     model=_alternatives(MODELS),
     dataset=_alternatives(DATASETS),
     split=_alternatives(SPLITS),
+    layer=_alternatives(LAYERS),
+    pair=r"\d+",
 
 
 def model_splits(model):
@@ -54,6 +61,100 @@ def activation_files(model, split=None):
     ]
 
 
+def full_maps(model):
+    """Layers whose full maps are cached: the configured ones, plus NAP layers where `none` is clustered."""
+    sweep = model in NAPS["models"] and "none" in NAP_METHODS
+    sizes = (
+        model in NAPS["input_size"]["models"] and NAPS["input_size"]["method"] == "none"
+    )
+    extra = MODELS[model]["layers"] if sweep or sizes else []
+    return [
+        l
+        for l in MODELS[model]["layers"]
+        if l in MODELS[model]["full_maps"] or l in extra
+    ]
+
+
+def nap_split(model):
+    return NAPS["model_splits"].get(model, NAPS["split"])
+
+
+def nap_files(model, split=None, method=None):
+    """NAP result files of a model's layers, in probed order."""
+    split = split or nap_split(model)
+    methods = [method] if method else NAP_METHODS
+    return [
+        f"results/naps/{model}/{split}/{layer}/{m}.h5"
+        for layer in MODELS[model]["layers"]
+        for m in methods
+    ]
+
+
+def nap_pairs(model):
+    return [[layer, m] for layer in MODELS[model]["layers"] for m in NAP_METHODS]
+
+
+def fig8_tables(model):
+    return [
+        f"results/naps/{model}/{split}/{layer}/input_sizes.csv"
+        for split in NAPS["input_size"]["splits"]
+        for layer in MODELS[model]["layers"]
+    ]
+
+
+def fig7_layer(model):
+    return NAPS["fig7_layers"].get(model, MODELS[model]["layers"][0])
+
+
+def nap_targets():
+    if not NAPS["models"]:
+        return []
+    out = ["results/reproduction/naps_claims.csv"]
+    for m in NAPS["models"]:
+        out += [
+            f"results/figures/naps/fig6_{m}_disentanglement.png",
+            f"results/naps/{m}/browser.html",
+        ]
+        out += nap_figure_files(m)
+    for m in NAPS["input_size"]["models"]:
+        out.append(f"results/figures/naps/fig8_{m}_input_size.png")
+    out += [
+        f"results/figures/naps/fig14_pair{i}_side_by_side.png"
+        for i in range(len(NAPS["compare"]))
+    ]
+    if NAPS["reference"]:
+        out.append("results/figures/naps/fig6_paper_comparison.csv")
+    return out
+
+
+def nap_figure_files(model):
+    layers = MODELS[model]["layers"]
+    return (
+        [f"results/figures/naps/fig1_{model}_{layer}_gallery.png" for layer in layers]
+        + [f"results/figures/naps/fig7_{model}_aggregations.png"]
+        + [
+            f"results/figures/naps/fig9_{model}_follow_image{i}.png"
+            for i in NAPS["follow_images"]
+        ]
+    )
+
+
+def compare_files(i):
+    """NAP files of Fig. 14 pair i (model_a, layer_a, model_b, layer_b) and the split's manifest."""
+    ma, la, mb, lb = NAPS["compare"][i]
+    m = NAPS["gallery_method"]
+    return (
+        f"results/naps/{ma}/{nap_split(ma)}/{la}/{m}.h5",
+        f"results/naps/{mb}/{nap_split(mb)}/{lb}/{m}.h5",
+        f"results/data/{MODELS[ma]['dataset']}/{nap_split(ma)}.csv",
+    )
+
+
+def compare_names(i):
+    ma, la, mb, lb = NAPS["compare"][i]
+    return [f"{ma} {la}", f"{mb} {lb}"]
+
+
 def get_claim_rows():
     return [f for files in PAPERS_RUN.values() for f in files]
 
@@ -68,6 +169,7 @@ def get_not_run_reasons():
 
 def get_final_output():
     targets = ["results/reproduction/claims.csv", "results/reproduction/claims.md"]
+    targets += nap_targets()
     for m, spec in MODELS.items():
         targets.append(f"results/figures/models/{m}_training.png")
         for s in spec["splits"]:

@@ -1,0 +1,184 @@
+# Neural Activation Patterns (Bäuerle, Jönsson, Ropinski): per-layer NAPs from
+# the activation cache, the paper's figures, and the claim rows NAP-1/2/4.
+
+if NAPS["models"]:
+    PAPERS_RUN["naps"] = ["results/reproduction/naps_claims.csv"]
+
+
+rule extract_naps:
+    input:
+        cache="results/activations/{model}/{split}/{layer}.h5",
+    output:
+        expand(
+            "results/naps/{{model}}/{{split}}/{{layer}}/{method}.h5",
+            method=NAP_METHODS,
+        ),
+    log:
+        "logs/extract_naps/{model}_{split}_{layer}.log",
+    benchmark:
+        "results/benchmarks/extract_naps/{model}_{split}_{layer}.tsv"
+    conda:
+        "../envs/conceptscope.yaml"
+    threads: config["threads_per_job"]
+    resources:
+        gpu=config["gpus_per_job"],
+    params:
+        methods=NAP_METHODS,
+        normalization=NAPS["normalization"],
+        max_precomputed=NAPS["max_precomputed"],
+        device=config["device"],
+    script:
+        "../scripts/extract_naps.py"
+
+
+rule nap_input_sizes:
+    input:
+        cache="results/activations/{model}/{split}/{layer}.h5",
+    output:
+        "results/naps/{model}/{split}/{layer}/input_sizes.csv",
+    log:
+        "logs/nap_input_sizes/{model}_{split}_{layer}.log",
+    conda:
+        "../envs/conceptscope.yaml"
+    threads: config["threads_per_job"]
+    params:
+        sizes=NAPS["input_size"]["sizes"],
+        method=NAPS["input_size"]["method"],
+        normalization=NAPS["normalization"],
+        max_precomputed=NAPS["max_precomputed"],
+        device=config["device"],
+    script:
+        "../scripts/nap_input_sizes.py"
+
+
+rule fig6_disentanglement:
+    input:
+        lambda w: nap_files(w.model),
+    output:
+        csv="results/figures/naps/fig6_{model}_disentanglement.csv",
+        png=report(
+            "results/figures/naps/fig6_{model}_disentanglement.png",
+            caption="../report/naps_fig6.rst",
+            category="NAPs",
+        ),
+    log:
+        "logs/fig6_disentanglement/{model}.log",
+    conda:
+        "../envs/conceptscope.yaml"
+    params:
+        pairs=lambda w: nap_pairs(w.model),
+        layers=lambda w: MODELS[w.model]["layers"],
+    script:
+        "../scripts/fig6_disentanglement.py"
+
+
+rule fig8_input_size:
+    input:
+        lambda w: fig8_tables(w.model),
+    output:
+        csv="results/figures/naps/fig8_{model}_input_size.csv",
+        png=report(
+            "results/figures/naps/fig8_{model}_input_size.png",
+            caption="../report/naps_fig8.rst",
+            category="NAPs",
+        ),
+    log:
+        "logs/fig8_input_size/{model}.log",
+    conda:
+        "../envs/conceptscope.yaml"
+    script:
+        "../scripts/fig8_input_size.py"
+
+
+rule nap_claims:
+    input:
+        fig6=expand(
+            "results/figures/naps/fig6_{model}_disentanglement.csv",
+            model=NAPS["models"],
+        ),
+        fig8=expand(
+            "results/figures/naps/fig8_{model}_input_size.csv",
+            model=NAPS["input_size"]["models"],
+        ),
+    output:
+        "results/reproduction/naps_claims.csv",
+    log:
+        "logs/nap_claims/nap_claims.log",
+    conda:
+        "../envs/conceptscope.yaml"
+    script:
+        "../scripts/nap_claims.py"
+
+
+# Galleries (Fig. 1 per layer, Fig. 7, Fig. 9/10) and the browser: one job per
+# model, since the layer list (part of the outputs) differs per model.
+for _model in NAPS["models"]:
+
+    rule:
+        name:
+            f"nap_figures_{_model}"
+        input:
+            naps=nap_files(_model),
+            manifest=f"results/data/{MODELS[_model]['dataset']}/{nap_split(_model)}.csv",
+        output:
+            figures=nap_figure_files(_model),
+            browser=f"results/naps/{_model}/browser.html",
+        log:
+            f"logs/nap_figures/{_model}.log",
+        conda:
+            "../envs/conceptscope.yaml"
+        params:
+            model_id=_model,
+            dataset=DATASETS[MODELS[_model]["dataset"]],
+            dataset_id=MODELS[_model]["dataset"],
+            split=nap_split(_model),
+            pairs=nap_pairs(_model),
+            layers=MODELS[_model]["layers"],
+            methods=NAP_METHODS,
+            gallery_method=NAPS["gallery_method"],
+            fig7_layer=fig7_layer(_model),
+            follow_images=NAPS["follow_images"],
+            top_naps=NAPS["top_naps"],
+            per_nap=NAPS["per_nap"],
+        script:
+            "../scripts/nap_figures.py"
+
+
+rule fig14_side_by_side:
+    input:
+        a=lambda w: compare_files(int(w.pair))[0],
+        b=lambda w: compare_files(int(w.pair))[1],
+        manifest=lambda w: compare_files(int(w.pair))[2],
+    output:
+        "results/figures/naps/fig14_pair{pair}_side_by_side.png",
+    log:
+        "logs/fig14_side_by_side/pair{pair}.log",
+    conda:
+        "../envs/conceptscope.yaml"
+    params:
+        names=lambda w: compare_names(int(w.pair)),
+        dataset=lambda w: DATASETS[MODELS[NAPS["compare"][int(w.pair)][0]]["dataset"]],
+        dataset_id=lambda w: MODELS[NAPS["compare"][int(w.pair)][0]]["dataset"],
+        split=lambda w: nap_split(NAPS["compare"][int(w.pair)][0]),
+        positions=NAPS["follow_images"],
+        per_nap=NAPS["per_nap"],
+    script:
+        "../scripts/fig14_side_by_side.py"
+
+
+rule nap_paper_comparison:
+    input:
+        expand(
+            "results/figures/naps/fig6_{model}_disentanglement.csv",
+            model=list(NAPS["reference"]),
+        ),
+    output:
+        "results/figures/naps/fig6_paper_comparison.csv",
+    log:
+        "logs/nap_paper_comparison/nap_paper_comparison.log",
+    conda:
+        "../envs/conceptscope.yaml"
+    params:
+        reference=NAPS["reference"],
+    script:
+        "../scripts/nap_paper_comparison.py"
