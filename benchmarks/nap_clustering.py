@@ -10,7 +10,7 @@ seeded synthetic rows shaped like unit-normalized ReLU activations of a
   unit-normalized with :func:`conceptscope.naps.normalize` (dense layer).
 - Case 1, same data, same run: ``hdbscan.HDBSCAN(...).fit(X)`` (the package's
   default path; above 60 features an exact Prim's MST on a KD-tree) vs.
-  ``naps.cluster(X)`` (exact distances as one torch matrix product, then
+  ``naps.cluster(X)`` (exact distances as one matrix product, then
   ``metric="precomputed"``). The labels must be identical (asserted).
 - Case 2: ``naps.cluster`` alone on ``--large-n`` rows (default 12,811, the
   NAP paper's ImageNet subset); goal <= 30 s.

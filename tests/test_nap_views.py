@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -266,7 +267,9 @@ def _dump_dom(binary: str, url: str, profile) -> str:
 def test_browser_renders_in_headless_chromium(tmp_path, browser, noise_position):
     binary = _chromium()
     if binary is None:
-        pytest.skip("no chromium / chromium-browser binary on PATH")
+        if os.environ.get("CONCEPTSCOPE_REQUIRE_CHROMIUM"):
+            pytest.fail("CONCEPTSCOPE_REQUIRE_CHROMIUM is set but no chromium binary is on PATH")
+        pytest.skip("no chromium / chromium-browser binary on PATH (apt-get install chromium)")
     path, _, payload, res = browser
     dom = _dump_dom(binary, path.resolve().as_uri(), tmp_path / "profile")
     body = re.search(r"<body([^>]*)>", dom).group(1)

@@ -24,10 +24,15 @@ set of inputs X:
    members by membership probability.
 
 Speed: the exact pairwise euclidean distance matrix is computed as one matrix
-product in torch (float64; GPU when present) and given to
-``HDBSCAN(metric="precomputed")``, which yields the same clustering as the
-package's default path in a fraction of the time. It needs N^2 x 8 bytes; above
-``max_precomputed`` inputs the default path runs instead and the log says so.
+product (float64; torch on GPU when present, numpy's BLAS on CPU) and given to
+``HDBSCAN(metric="precomputed")``: the exact minimum spanning tree, in a
+fraction of the time of the package's default path. With more than 60
+features the default path is exact too (Prim's on a KD-tree) and gives the
+same labels; with 60 or fewer it uses an approximate spanning tree (Boruvka,
+``approx_min_span_tree=True``), so labels can differ slightly there (found in
+the tests; the precomputed path equals hdbscan's exact ``prims_kdtree``). It
+needs N^2 x 8 bytes; above ``max_precomputed`` inputs the default path runs
+instead and the log says so.
 
 Per NAP, unit statistics of the normalized features: min, q1, mean, q3, max,
 lower / upper whisker (q1 - 1.5 IQR and q3 + 1.5 IQR clipped to [min, max]).
@@ -163,16 +168,30 @@ def normalize(X: np.ndarray, *, kind: str, method: str, unit_shape: Sequence[int
 
 
 def pairwise_distances(X: np.ndarray, *, device: str | torch.device | None = None) -> np.ndarray:
-    """Exact euclidean distances (n, n), float64, as one matrix product in torch.
+    """Exact euclidean distances (n, n), float64, from one Gram matrix product.
 
     d(i, j)^2 = |x_i|^2 + |x_j|^2 - 2 x_i . x_j, clamped at 0, diagonal 0.
+    On a CUDA ``device`` the product runs in torch; on CPU in numpy's BLAS,
+    which was 2.4x faster than torch's float64 matmul here (12,811 x 2,048:
+    5.8 s vs 14.0 s on 2 cores). The n x n result is updated in place, so
+    peak memory is the result plus the data.
     """
     dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    x = torch.as_tensor(np.ascontiguousarray(X), dtype=torch.float64, device=dev)
-    sq = (x * x).sum(1)
-    d2 = sq[:, None] + sq[None, :] - 2.0 * (x @ x.T)
-    d2.clamp_(min=0.0).fill_diagonal_(0.0)
-    return d2.sqrt_().cpu().numpy()
+    if dev.type == "cuda":
+        x = torch.as_tensor(np.ascontiguousarray(X), dtype=torch.float64, device=dev)
+        sq = (x * x).sum(1)
+        d2 = (x @ x.T).mul_(-2.0).add_(sq[:, None]).add_(sq[None, :])
+        d2.clamp_(min=0.0).fill_diagonal_(0.0)
+        return d2.sqrt_().cpu().numpy()
+    x = np.ascontiguousarray(X, dtype=np.float64)
+    sq = np.einsum("ij,ij->i", x, x)
+    d2 = x @ x.T
+    d2 *= -2.0
+    d2 += sq[:, None]
+    d2 += sq[None, :]
+    np.maximum(d2, 0.0, out=d2)
+    np.fill_diagonal(d2, 0.0)
+    return np.sqrt(d2, out=d2)
 
 
 @dataclass(frozen=True)
