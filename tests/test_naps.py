@@ -330,3 +330,47 @@ def test_feature_units_conv_and_tokens(method):
         np.testing.assert_array_equal(naps.feature_units("conv", method, (C, H, W)), np.arange(C * H * W) // (H * W))
         np.testing.assert_array_equal(naps.feature_units("tokens", method, (T, C)), np.arange(T * C) % C)
     np.testing.assert_array_equal(naps.feature_units("dense", method, (7,)), np.arange(7))
+
+
+def test_mix_table_counts_labels_and_predictions_per_nap():
+    rng = np.random.default_rng(5)
+    X, _ = make_blobs(n_samples=120, centers=3, n_features=8, random_state=5)
+    labels, preds = rng.integers(0, 4, 120), rng.integers(0, 4, 120)
+    r = naps.extract_naps(
+        X, kind="dense", method="max", unit_shape=(8,), labels=labels, predictions=preds, sample_ids=np.arange(120)
+    )
+    table = r.mix_table("labels")
+    assert table.shape == (r.n_naps, 4) and (table.sum(1) == r.size).all()
+    for k in range(r.n_naps):
+        assert dict(enumerate(table[k])) == {c: r.mix(k).get(c, 0) for c in range(4)}
+        assert r.mix_table("predictions")[k].sum() == r.size[k]
+
+
+def test_input_size_study_clusters_nested_prefixes(tmp_path):
+    """jobs.nap_input_sizes: the count for N equals NAPs of the first N cached rows, computed directly."""
+    import pandas as pd
+
+    from conceptscope import activations, data, jobs, models
+
+    images = data.load_split({"kind": "digits", "subset": {"test": {"first_n": 90}}}, "test", key="datasets.digits")
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model, inp = models.build_model("local:nap_mnist_cnn", n_classes=10, in_channels=1)
+    cache = tmp_path / "fc.h5"
+    activations.cache_activations(model.eval(), inp, images, {"fc": cache}, progress=False)
+    csv = tmp_path / "sizes.csv"
+    jobs.nap_input_sizes(
+        cache=cache,
+        csv=csv,
+        sizes=[90, 30, 60],
+        method="max",
+        normalization="paper",
+        max_precomputed=1000,
+        device="cpu",
+    )
+    table = pd.read_csv(csv)
+    assert list(table["size"]) == [30, 60, 90]
+    values = activations.read_cache(cache).arrays["values"]
+    for n, count in zip(table["size"], table["n_naps"], strict=True):
+        direct = naps.cluster(naps.normalize(values[:n], kind="dense", method="max", unit_shape=(10,)))
+        assert count == len(direct.persistence)

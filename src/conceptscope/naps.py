@@ -305,6 +305,15 @@ class NapResult:
         pos = np.flatnonzero(self.nap == rank)
         return pos[np.lexsort((pos, -self.probability[pos]))]
 
+    def mix_table(self, of: str = "labels") -> np.ndarray:
+        """Counts of each class among each NAP's members, shape (n_naps, n_classes)."""
+        values = getattr(self, of)
+        n_classes = int(max(self.labels.max(initial=-1), self.predictions.max(initial=-1))) + 1
+        out = np.zeros((self.n_naps, n_classes), dtype=np.int64)
+        member = self.nap >= 0
+        np.add.at(out, (self.nap[member], values[member]), 1)
+        return out
+
     def mix(self, rank: int, of: str = "labels") -> dict[int, int]:
         """Count of each label (or prediction) among NAP ``rank``'s members."""
         values, counts = np.unique(getattr(self, of)[self.nap == rank], return_counts=True)
@@ -387,6 +396,8 @@ def save_result(result: NapResult, path: str | Path) -> None:
     with h5py.File(tmp, "w") as f:
         for name in _ARRAYS:
             f.create_dataset(name, data=getattr(result, name))
+        f.create_dataset("label_mix", data=result.mix_table("labels"))  # derived, for readers without this library
+        f.create_dataset("prediction_mix", data=result.mix_table("predictions"))
         f.attrs["meta"] = json.dumps({**result.meta, "format_version": FORMAT_VERSION}, sort_keys=True, default=str)
     tmp.replace(path)
 

@@ -27,7 +27,7 @@ for _model in MODELS:
             dataset=DATASETS[MODELS[_model]["dataset"]],
             dataset_id=MODELS[_model]["dataset"],
             layers=MODELS[_model]["layers"],
-            full_maps=full_maps(_model),
+            full_maps=lambda w, m=_model: full_maps(m, w.split),
             batch_size=MODELS[_model]["batch_size"],
             device=config["device"],
             seed=config["seed"],

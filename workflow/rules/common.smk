@@ -61,11 +61,16 @@ def activation_files(model, split=None):
     ]
 
 
-def full_maps(model):
-    """Layers whose full maps are cached: the configured ones, plus NAP layers where `none` is clustered."""
-    sweep = model in NAPS["models"] and "none" in NAP_METHODS
+def full_maps(model, split):
+    """Layers whose full maps are cached for a split: the configured ones, plus the
+    NAP layers where `none` is clustered on that split."""
+    sweep = (
+        model in NAPS["models"] and "none" in NAP_METHODS and split == nap_split(model)
+    )
     sizes = (
-        model in NAPS["input_size"]["models"] and NAPS["input_size"]["method"] == "none"
+        model in NAPS["input_size"]["models"]
+        and NAPS["input_size"]["method"] == "none"
+        and split in NAPS["input_size"]["splits"]
     )
     extra = MODELS[model]["layers"] if sweep or sizes else []
     return [
