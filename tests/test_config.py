@@ -142,3 +142,20 @@ def test_nap_section_errors_name_the_key(test_config, edit, expected):
     with pytest.raises(ConfigError) as err:
         check_config(cfg)
     assert expected in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        (lambda n: n.update(models=["ghost"]), "nmf.models: 'ghost' is not a key of models"),
+        (lambda n: n.update(layers={"timm_resnet18": ["layer9"]}), "nmf.layers.timm_resnet18: ['layer9']"),
+        (lambda n: n.update(eigen_k={"nap_mnist_cnn": 3}), "nmf.eigen_k: 'nap_mnist_cnn' is not in nmf.models"),
+        (lambda n: n.update(split="train"), "split 'train' is not cached for timm_resnet18"),
+    ],
+)
+def test_nmf_section_errors_name_the_key(test_config, edit, expected):
+    cfg = copy.deepcopy(test_config)
+    edit(cfg["nmf"])
+    with pytest.raises(ConfigError) as err:
+        check_config(cfg)
+    assert expected in str(err.value)

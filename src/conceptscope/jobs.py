@@ -525,3 +525,315 @@ def nap_paper_comparison(*, tables: Sequence[str | Path], reference: Mapping[str
             )
     pd.DataFrame(rows).to_csv(csv, index=False)
     _log.info("compared %d rows with the authors' counts", len(rows))
+
+
+# -- coupled NMF ---------------------------------------------------------------------------------
+
+
+def _nmf_matrices(caches: Sequence[str | Path]) -> tuple[list[np.ndarray], list[str], np.ndarray, np.ndarray]:
+    """Activation matrices A_j (rows x N, float32) of cached layers, their names, labels and predictions."""
+    from . import activations
+
+    mats, names = [], []
+    for path in caches:
+        c = activations.read_cache(path, keys=["values"] if _cache_kind(path) == "dense" else ["full"])
+        a = c.arrays.get("full", c.arrays.get("values"))
+        if a.min() < 0:
+            raise ValueError(
+                f"{path}: layer {c.layer} has negative activations ({a.min():.3g}); coupled NMF needs "
+                "non-negative matrices: factor layers after a ReLU (set nmf.layers)"
+            )
+        mats.append(np.ascontiguousarray(a.T, dtype=np.float32))
+        names.append(c.layer)
+    return mats, names, c.labels, c.predictions
+
+
+def _cache_kind(path: str | Path) -> str:
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        return str(f.attrs["kind"])
+
+
+def fit_coupled_nmf(
+    *,
+    weights: str | Path,
+    caches: Sequence[str | Path],
+    dataset: Mapping[str, Any],
+    dataset_id: str,
+    split: str,
+    manifest: str | Path,
+    settings: Mapping[str, Any],
+    seed: int,
+    device: str,
+    result: str | Path,
+    losses: str | Path,
+) -> None:
+    """Coupled NMF of a model: pixel matrices D_i (one per input channel) and layer matrices A_j share F."""
+    from . import nmf
+
+    D, A, layers, labels, predictions, inp = _coupled_inputs(weights, caches, dataset, dataset_id, split, manifest)
+    dev = models.resolve_device(device)
+    dtype = getattr(torch, settings["dtype"])
+    t0 = time.perf_counter()
+    res = nmf.fit_coupled(
+        [torch.from_numpy(d) for d in D],
+        [torch.from_numpy(a) for a in A],
+        n_components=settings["n_components"],
+        max_iter=settings["max_iter"],
+        tol=settings["tol"],
+        lam_p=settings["lam_p"],
+        lam_o=settings["lam_o"],
+        lam_f=settings["lam_f"],
+        seed=seed,
+        dtype=dtype,
+        device=dev,
+    )
+    seconds = time.perf_counter() - t0
+    torch.save(
+        {
+            "P": [p.cpu() for p in res.P],
+            "O": [o.cpu() for o in res.O],
+            "F": res.F.cpu(),
+            "layers": layers,
+            "labels": labels,
+            "predictions": predictions,
+            "image_size": list(inp.size),
+            "channels": inp.channels,
+            "meta": provenance(
+                settings=dict(settings),
+                seed=seed,
+                device=str(dev),
+                seconds=seconds,
+                n_iter=res.n_iter,
+                converged=res.converged,
+                split=split,
+                dataset=dataset_id,
+            ),
+        },
+        result,
+    )
+    pd.DataFrame({"iteration": range(len(res.losses)), "objective": res.losses}).to_csv(losses, index=False)
+    _log.info(
+        "coupled NMF: %d pixel + %d layer matrices (%s), N=%d, d=%d: %d iterations in %.1f s, objective %.4g -> %.4g",
+        len(D),
+        len(A),
+        ", ".join(layers),
+        D[0].shape[1],
+        settings["n_components"],
+        res.n_iter,
+        seconds,
+        res.losses[0],
+        res.losses[-1],
+    )
+
+
+def _coupled_inputs(
+    weights: str | Path,
+    caches: Sequence[str | Path],
+    dataset: Mapping[str, Any],
+    dataset_id: str,
+    split: str,
+    manifest: str | Path,
+) -> tuple[list[np.ndarray], list[np.ndarray], list[str], np.ndarray, np.ndarray, models.InputSpec]:
+    """Pixel matrices D_i (H*W x N per input channel, [0, 1], at the model's input) and layer matrices A_j."""
+    _, inp, _ = models.load_model(weights)
+    images = _open_split(dataset, dataset_id, split, manifest)
+    x = images.images(np.arange(len(images)), inp.size, inp.channels).numpy()  # (N, C, H, W)
+    D = [np.ascontiguousarray(x[:, i].reshape(len(x), -1).T) for i in range(x.shape[1])]
+    A, layers, labels, predictions = _nmf_matrices(caches)
+    return D, A, layers, labels, predictions, inp
+
+
+def nmf_group_sparse(
+    *,
+    weights: str | Path,
+    caches: Sequence[str | Path],
+    dataset: Mapping[str, Any],
+    dataset_id: str,
+    split: str,
+    manifest: str | Path,
+    settings: Mapping[str, Any],
+    lam_group: float,
+    seed: int,
+    device: str,
+    csv: str | Path,
+) -> None:
+    """Paper Table 2: the group-sparse F variant (example groups = classes) and its factor table."""
+    from . import nmf
+    from . import nmf_analysis as na
+
+    D, A, layers, labels, _, _ = _coupled_inputs(weights, caches, dataset, dataset_id, split, manifest)
+    images = _open_split(dataset, dataset_id, split, manifest)
+    res = nmf.fit_group_sparse(
+        [torch.from_numpy(d) for d in D],
+        [torch.from_numpy(a) for a in A],
+        torch.from_numpy(labels),
+        lam_group=lam_group,
+        n_components=settings["n_components"],
+        max_iter=settings["max_iter"],
+        tol=settings["tol"],
+        lam_p=settings["lam_p"],
+        lam_o=settings["lam_o"],
+        lam_f=settings["lam_f"],
+        seed=seed,
+        dtype=getattr(torch, settings["dtype"]),
+        device=models.resolve_device(device),
+    )
+    table = na.factor_table(
+        res.F.cpu().numpy(), labels, images.class_names, images.superclass_labels, images.superclass_names
+    )
+    table.to_csv(csv, index=False)
+    _log.info("group-sparse NMF (lambda %.3g), %d iterations:\n%s", lam_group, res.n_iter, table.to_string())
+
+
+def fit_single_nmf(
+    *, cache: str | Path, settings: Mapping[str, Any], seed: int, device: str, result: str | Path
+) -> None:
+    """Activations-only NMF of one layer (the paper's per-layer factorization)."""
+    from . import nmf
+
+    A, layers, _, _ = _nmf_matrices([cache])
+    dev = models.resolve_device(device)
+    res = nmf.fit_single(
+        torch.from_numpy(A[0]),
+        n_components=settings["n_components"],
+        max_iter=settings["max_iter"],
+        tol=settings["tol"],
+        lam_o=settings["lam_o"],
+        lam_f=settings["lam_f"],
+        seed=seed,
+        dtype=getattr(torch, settings["dtype"]),
+        device=dev,
+    )
+    torch.save({"O": [o.cpu() for o in res.O], "F": res.F.cpu(), "layers": layers, "losses": res.losses}, result)
+    _log.info(
+        "single NMF of %s: %d iterations, objective %.4g -> %.4g", layers[0], res.n_iter, res.losses[0], res.losses[-1]
+    )
+
+
+def nmf_figures(
+    *,
+    model_id: str,
+    coupled: str | Path,
+    singles: Sequence[str | Path],
+    dataset: Mapping[str, Any],
+    dataset_id: str,
+    split: str,
+    manifest: str | Path,
+    eigen_k: int,
+    knn: int,
+    per_factor: int,
+    fig2: str | Path,
+    fig3_csv: str | Path,
+    fig3_png: str | Path,
+    table1_csv: str | Path,
+    table1_png: str | Path,
+    fig4: str | Path,
+    fig5: str | Path,
+) -> None:
+    """Fig. 2 (similarity heatmaps), Fig. 3 (eigenvalue means), Table 1, Fig. 4-5 of one model."""
+    from . import nmf_analysis as na
+
+    res = torch.load(coupled, weights_only=False)
+    images = _open_split(dataset, dataset_id, split, manifest)
+    F = res["F"].numpy()
+    sims = {layer: na.cosine_similarity(o.numpy()) for layer, o in zip(res["layers"], res["O"], strict=True)}
+    rows = [
+        {
+            "model": model_id,
+            "source": "coupled",
+            "layer": layer,
+            "depth": i,
+            "k": eigen_k,
+            "eigen_mean": na.eigen_mean(s, eigen_k),
+            "diagonal_dominance": na.diagonal_dominance(s),
+        }
+        for i, (layer, s) in enumerate(sims.items())
+    ]
+    for i, path in enumerate(singles):
+        single = torch.load(path, weights_only=False)
+        s = na.cosine_similarity(single["O"][0].numpy())
+        rows.append(
+            {
+                "model": model_id,
+                "source": "single",
+                "layer": single["layers"][0],
+                "depth": i,
+                "k": eigen_k,
+                "eigen_mean": na.eigen_mean(s, eigen_k),
+                "diagonal_dominance": na.diagonal_dominance(s),
+            }
+        )
+    table = pd.DataFrame(rows)
+    na.plot_similarity_heatmaps(sims, fig2)
+    table.to_csv(fig3_csv, index=False)
+    na.plot_eigen_means(table, fig3_png)
+    factors = na.factor_table(F, images.labels, images.class_names, images.superclass_labels, images.superclass_names)
+    factors.to_csv(table1_csv, index=False)
+    na.plot_factor_table(factors, F, images, table1_png, per_factor=per_factor)
+    P = [p.numpy() for p in res["P"]]
+    na.plot_masks_and_neighbours(
+        F, P, images, images.labels, images.class_names, fig4, k=knn, size=tuple(res["image_size"])
+    )
+    curve = na.accuracy_vs_impurity(F, images.labels, np.asarray(res["predictions"]), k=knn)
+    na.plot_accuracy_vs_impurity(curve, fig5)
+    _log.info("\n%s", table.to_string())
+
+
+def nmf_tcav(
+    *,
+    weights: str | Path,
+    coupled: str | Path,
+    dataset: Mapping[str, Any],
+    dataset_id: str,
+    split: str,
+    manifest: str | Path,
+    factors: int,
+    concept_size: int,
+    classes: Sequence[int] | None,
+    n_random: int,
+    n_random_sets: int,
+    seed: int,
+    device: str,
+    csv: str | Path,
+    png: str | Path,
+) -> None:
+    """TCAV of the latent concepts (top images of the heaviest factors) against classes (paper Fig. 6)."""
+    from . import nmf_analysis as na
+    from . import tcav
+
+    model, inp, _ = models.load_model(weights, models.resolve_device(device))
+    images = _open_split(dataset, dataset_id, split, manifest)
+    res = torch.load(coupled, weights_only=False)
+    F = res["F"].numpy()
+    heaviest = np.argsort(-F.sum(1), kind="stable")[:factors]
+    top = na.top_examples(F, concept_size)
+    concepts = {f"factor{k}": [int(p) for p in top[k]] for k in heaviest}
+    table = tcav.tcav_scores(
+        model,
+        inp,
+        images,
+        concepts,
+        list(res["layers"]),
+        list(classes) if classes is not None else list(range(images.n_classes)),
+        n_random=n_random,
+        n_random_sets=n_random_sets,
+        seed=seed,
+    )
+    summary = tcav.summarize_tcav(table)
+    summary.to_csv(csv, index=False)
+    tcav.plot_tcav(summary, png)
+    _log.info("\n%s", summary.to_string())
+
+
+def nmf_claims(*, fig3: Sequence[str | Path], rows: str | Path) -> None:
+    """Claim rows NMF-1 and NMF-2 from the Fig. 3 tables."""
+    from . import claims
+
+    table = pd.concat([pd.read_csv(p) for p in fig3], ignore_index=True)
+    table = table[table["source"] == "coupled"]
+    out = [claims.nmf_1(table), claims.nmf_2(table)]
+    claims.write_rows(rows, out)
+    for r in out:
+        _log.info("%s %s: %s (%s)", r["claim_id"], r["verdict"], r["measured_value"], r["detail"])

@@ -70,6 +70,7 @@ def check_config(config: Mapping[str, Any], *, check_data: bool = True) -> None:
         except ValueError as err:
             problems.append(str(err))
     problems += _check_naps(config)
+    problems += _check_nmf(config)
     if problems:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
 
@@ -124,6 +125,27 @@ def _check_naps(config: Mapping[str, Any]) -> list[str]:
             continue
         for layer in ref["layers"]:
             known(f"naps.reference.{m}.layers", m, layer=layer)
+    return problems
+
+
+def _check_nmf(config: Mapping[str, Any]) -> list[str]:
+    """Cross-field checks of the ``nmf`` section."""
+    nmf = config.get("nmf") or {}
+    models = config.get("models", {})
+    problems = []
+    for m in nmf.get("models", []):
+        if m not in models:
+            problems.append(f"nmf.models: {m!r} is not a key of models ({', '.join(models)})")
+        elif nmf.get("split", "test") not in models[m]["splits"]:
+            problems.append(f"nmf.models: split {nmf.get('split', 'test')!r} is not cached for {m} (models.{m}.splits)")
+    for key in ("layers", "eigen_k"):
+        for m, value in (nmf.get(key) or {}).items():
+            if m not in nmf.get("models", []):
+                problems.append(f"nmf.{key}: {m!r} is not in nmf.models")
+            elif key == "layers":
+                absent = [layer for layer in value if layer not in models[m]["layers"]]
+                if absent:
+                    problems.append(f"nmf.layers.{m}: {absent} are not probed in {m} (models.{m}.layers)")
     return problems
 
 

@@ -24,6 +24,7 @@ NAPS = canonical(config["naps"])
 NAP_METHODS = [
     m for m in ("none", "max", "min_max", "mean", "mean_std") if m in NAPS["methods"]
 ]
+NMF = canonical(config["nmf"])
 LAYERS = sorted({layer for m in MODELS.values() for layer in m["layers"]})
 
 
@@ -73,11 +74,48 @@ def full_maps(model, split):
         and split in NAPS["input_size"]["splits"]
     )
     extra = MODELS[model]["layers"] if sweep or sizes else []
+    if model in NMF["models"] and split == NMF["split"]:
+        extra = [*extra, *nmf_layers(model)]
     return [
         l
         for l in MODELS[model]["layers"]
         if l in MODELS[model]["full_maps"] or l in extra
     ]
+
+
+def nmf_layers(model):
+    """Layers of the coupled NMF, in depth order: configured, else all probed but the last (logits)."""
+    return NMF["layers"].get(model, MODELS[model]["layers"][:-1])
+
+
+def nmf_caches(model):
+    return [
+        f"results/activations/{model}/{NMF['split']}/{l}.h5" for l in nmf_layers(model)
+    ]
+
+
+def nmf_settings():
+    keys = ("n_components", "max_iter", "tol", "lam_p", "lam_o", "lam_f", "dtype")
+    return {k: NMF[k] for k in keys}
+
+
+def nmf_targets():
+    if not NMF["models"]:
+        return []
+    out = ["results/reproduction/nmf_claims.csv"]
+    for m in NMF["models"]:
+        out += [
+            f"results/figures/nmf/fig2_{m}_similarity.png",
+            f"results/figures/nmf/fig3_{m}_eigen.png",
+            f"results/figures/nmf/table1_{m}_factors.png",
+            f"results/figures/nmf/fig4_{m}_masks_neighbours.png",
+            f"results/figures/nmf/fig5_{m}_accuracy_impurity.png",
+        ]
+        if NMF["tcav"]["factors"]:
+            out.append(f"results/figures/nmf/fig6_{m}_tcav.png")
+        if NMF["lam_group"] > 0:
+            out.append(f"results/figures/nmf/table2_{m}_group_sparse.csv")
+    return out
 
 
 def nap_split(model):
@@ -175,6 +213,7 @@ def get_not_run_reasons():
 def get_final_output():
     targets = ["results/reproduction/claims.csv", "results/reproduction/claims.md"]
     targets += nap_targets()
+    targets += nmf_targets()
     for m, spec in MODELS.items():
         targets.append(f"results/figures/models/{m}_training.png")
         for s in spec["splits"]:
