@@ -358,3 +358,12 @@ def test_plot_accuracy_vs_impurity(tmp_path, digits, factors):
     path = tmp_path / "fig5.png"
     na.plot_accuracy_vs_impurity(curve, path)
     pd.testing.assert_frame_equal(_check_png(path), curve)
+
+
+@pytest.mark.parametrize("n_layers", [1, 3, 5, 7])
+def test_similarity_heatmaps_for_any_layer_count(tmp_path, n_layers):
+    """Grids with empty cells (e.g. 5 layers) must still get their shared colour bar."""
+    rng = np.random.default_rng(n_layers)
+    mats = {f"l{i}": na.cosine_similarity(rng.random((30, 4))) for i in range(n_layers)}
+    na.plot_similarity_heatmaps(mats, tmp_path / "fig2.png")
+    assert (tmp_path / "fig2.png").stat().st_size > 0 and (tmp_path / "fig2.csv").stat().st_size > 0

@@ -50,7 +50,7 @@ def test_suite_builds_every_target(run_dir):
                 assert cached.provenance["model"] == model and cached.provenance["split"] == split
     table = pd.read_csv(run_dir / "results/reproduction/claims.csv")
     assert list(table["claim_id"]) == list(claims.claim_registry()["claim_id"])
-    measured = {"NAP-1", "NAP-2", "NAP-4"}  # the claims the suite computes so far
+    measured = {"NAP-1", "NAP-2", "NAP-4", "NMF-1", "NMF-2"}  # the claims the suite computes so far
     assert (table[~table["claim_id"].isin(measured)]["verdict"] == "NOT RUN").all()
     for rule in ("prepare_split", "train_model", "plot_training", "cache_activations", "gather_claims"):
         logs = list((run_dir / "logs" / rule).glob("*.log"))
@@ -201,3 +201,24 @@ def test_paper_config_dry_run_with_the_data_and_error_without(paper_standins, tm
     res = snakemake(work, "-n", config=missing)
     assert res.returncode != 0
     assert "datasets.imagenet.root" in res.stdout + res.stderr and "nowhere" in res.stdout + res.stderr
+
+
+def test_nmf_outputs_are_consistent(run_dir):
+    cfg = yaml.safe_load(TEST_CONFIG.read_text())
+    layers = cfg["nmf"]["layers"]["timm_resnet18"]
+    res = torch.load(run_dir / "results/nmf/timm_resnet18/coupled.pt", weights_only=False)
+    assert res["layers"] == layers and res["F"].shape == (cfg["nmf"]["n_components"], 60)
+    assert (res["F"] >= 0).all() and all((m >= 0).all() for m in [*res["P"], *res["O"]])
+    for m in [*res["P"], *res["O"]]:
+        torch.testing.assert_close(m.norm(dim=0), torch.ones(m.shape[1]), rtol=1e-4, atol=1e-4)
+    losses = pd.read_csv(run_dir / "results/nmf/timm_resnet18/coupled_losses.csv")["objective"].to_numpy()
+    assert (np.diff(losses) <= 1e-6 * losses[:-1]).all()
+    fig3 = pd.read_csv(run_dir / "results/figures/nmf/fig3_timm_resnet18_eigen.csv")
+    assert sorted(zip(fig3["source"], fig3["layer"], strict=True)) == sorted(
+        (s, layer) for s in ("coupled", "single") for layer in layers
+    )
+    tcav = pd.read_csv(run_dir / "results/figures/nmf/fig6_timm_resnet18_tcav.csv")
+    assert tcav["tcav_mean"].between(0, 1).all() and set(tcav["layer"]) == set(layers)
+    table = pd.read_csv(run_dir / "results/reproduction/claims.csv").set_index("claim_id")
+    assert set(table.loc[["NMF-1", "NMF-2"], "verdict"]) <= {"PASS", "FAIL"}
+    assert len(pd.read_csv(run_dir / "results/figures/nmf/table2_timm_resnet18_group_sparse.csv")) == 4

@@ -315,47 +315,50 @@ def _newton_tol(dtype: torch.dtype) -> float:
     return 1e-12 if dtype == torch.float64 else 1e-5
 
 
-def _sphere_update(W: Tensor, B: Tensor, G: Tensor, lam: float, *, max_newton: int = 60) -> Tensor:
+def _sphere_update(W: Tensor, B: Tensor, G: Tensor, lam: float, *, max_newton: int = 40) -> Tensor:
     """The constrained multiplicative update of W (rows x d, unit columns) given B = X F^T, G = F F^T.
 
     Minimizes Lee and Seung's majorizer sum_rk c_rk (W'_rk)^2 - 2 B_rk W'_rk (c = (W G + lam W) / W,
     infinite where W = 0) over W' >= 0 with unit columns: W'[:, k] = B[:, k] / (c[:, k] + mu_k),
-    mu_k > -min_r c_rk the root of ||W'[:, k]|| = 1. Columns without a root keep their old values.
+    mu_k > -min_r c_rk the root of ||W'[:, k]|| = 1; this is the global minimizer (the majorizer's
+    curvature c + mu is positive on every free entry). Solved in the shifted variable
+    tau = mu + min_{r: B_rk > 0} c_rk > 0, which keeps the dominant term exact when the root is
+    close to the pole (a column concentrated on one row), by Newton's method on
+    psi(tau) = 1 / ||W'(tau)||, concave and increasing, from the lower bound
+    tau_0 = max_r (B_rk - c'_rk) (where one entry alone has norm 1): the iterates increase
+    monotonically to the root. Columns where it does not apply keep their old values: a zero
+    column of B, or the "hard case" where the root lies below the pole of a row with B_rk = 0.
     """
     den = W @ G
     if lam:
         den.add_(W, alpha=lam)
-    inf = torch.tensor(float("inf"), dtype=W.dtype, device=W.device)
-    c = torch.where(W > 0, den / W, inf)
-    Bm = torch.where(W > 0, B, 0.0)  # entries at zero are frozen (infinite curvature)
-    pole = -c.amin(0)  # mu must stay above this
-    b_norm = torch.linalg.vector_norm(Bm, dim=0)
-    movable = (b_norm > 0) & torch.isfinite(pole)
-    lo = pole.clone()
-    hi = torch.where(movable, pole + b_norm, pole + 1)  # ||w(hi)|| <= 1: every c + hi >= ||b||
-    mu = torch.minimum(torch.zeros_like(hi), hi)
+    free = W > 0  # entries at zero are frozen (infinite curvature)
+    c = torch.where(free, den / W, torch.inf)
+    c_min_free = c.amin(0)
+    c.masked_fill_(B <= 0, torch.inf)  # rows with B = 0 get W' = 0: only their pole matters
+    b = torch.where(c < torch.inf, B, 0.0)
+    c_min = c.amin(0)
+    movable = torch.isfinite(c_min)
+    c.sub_(torch.where(movable, c_min, 0.0))
+    tau_lo = (b - c).amax(0)  # > 0 on movable columns (the row of c_min gives its B)
+    tau = tau_lo.clone()
     tol = _newton_tol(W.dtype)
     done = ~movable
     for _ in range(max_newton):
-        t = (c + mu).reciprocal_()
-        v = Bm * t
-        v.square_()
+        t = (c + tau).reciprocal_()
+        v = (b * t).square_()
         phi = v.sum(0)
-        dphi = v.mul_(t).sum(0)  # -phi'(mu) / 2
+        dphi = v.mul_(t).sum(0)  # -phi'(tau) / 2
         psi = phi.rsqrt()
         done = done | ((psi - 1).abs() <= tol)
         if bool(done.all()):
             break
-        lo = torch.where(phi > 1, torch.maximum(lo, mu), lo)
-        hi = torch.where(phi < 1, torch.minimum(hi, mu), hi)
-        # Newton on psi(mu) = phi^(-1/2) = 1; psi is concave and increasing in mu
-        new = mu + (1 - psi) * phi * phi.sqrt() / dphi
-        new = torch.where((new > lo) & (new < hi), new, 0.5 * (lo + hi))
-        mu = torch.where(done, mu, new)
-    ok = done & movable
-    Wn = Bm / (c + mu)
+        new = torch.maximum(tau + (1 - psi) * phi * phi.sqrt() / dphi, tau_lo)
+        tau = torch.where(done, tau, new)
+    Wn = b / (c + tau)
     norm = torch.linalg.vector_norm(Wn, dim=0)
-    ok &= torch.isfinite(norm) & (norm > 0)
+    # accept converged columns whose curvature stays positive on every free row (not the hard case)
+    ok = movable & ((norm - 1).abs() <= max(tol, 1e-6) ** 0.5) & (tau - c_min + c_min_free > 0)
     Wn.div_(torch.where(ok, norm, 1.0))
     return torch.where(ok, Wn, W)
 
@@ -517,7 +520,9 @@ def _fit(
     ]
     # F is kept transposed, Ft = F^T (N, d): then X F^T = X @ Ft and (W^T X)^T = X^T W are the
     # fast forms of the two products over the data
-    Ft = torch.rand(d, n, generator=torch.Generator().manual_seed(seed), dtype=dtype).T.contiguous().to(dev)
+    # drawn in float64 whatever the dtype, so float32 and float64 runs start from the same F
+    F0 = torch.rand(d, n, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    Ft = F0.T.to(device=dev, dtype=dtype).contiguous()
     G = Ft.T @ Ft
     sq_total = math.fsum(sq)
     tiny = torch.finfo(dtype).tiny

@@ -573,9 +573,10 @@ def plot_similarity_heatmaps(mats: Mapping[str, Any], path: str | Path) -> None:
                 }
             )
         )
+    used = list(axes.flat[:n])
     for ax in axes.flat[n:]:
         ax.remove()
-    fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.85, label="cosine similarity of O_j's columns")
+    fig.colorbar(image, ax=used, shrink=0.85, label="cosine similarity of O_j's columns")
     fig.suptitle("similarity of the latent factors per layer (shallow to deep)", fontsize=10)
     _save(fig, pd.concat(records, ignore_index=True), path)
 
