@@ -95,7 +95,16 @@ def nmf_caches(model):
 
 
 def nmf_settings():
-    keys = ("n_components", "max_iter", "tol", "lam_p", "lam_o", "lam_f", "dtype")
+    keys = (
+        "n_components",
+        "max_iter",
+        "tol",
+        "lam_p",
+        "lam_o",
+        "lam_f",
+        "dtype",
+        "init",
+    )
     return {k: NMF[k] for k in keys}
 
 
