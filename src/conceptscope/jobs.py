@@ -574,21 +574,11 @@ def fit_coupled_nmf(
 
     D, A, layers, labels, predictions, inp = _coupled_inputs(weights, caches, dataset, dataset_id, split, manifest)
     dev = models.resolve_device(device)
-    dtype = getattr(torch, settings["dtype"])
     t0 = time.perf_counter()
     res = nmf.fit_coupled(
         [torch.from_numpy(d) for d in D],
         [torch.from_numpy(a) for a in A],
-        n_components=settings["n_components"],
-        max_iter=settings["max_iter"],
-        tol=settings["tol"],
-        lam_p=settings["lam_p"],
-        lam_o=settings["lam_o"],
-        lam_f=settings["lam_f"],
-        init=settings["init"],
-        seed=seed,
-        dtype=dtype,
-        device=dev,
+        **_solver_kwargs(settings, seed, device),
     )
     seconds = time.perf_counter() - t0
     torch.save(
@@ -627,6 +617,16 @@ def fit_coupled_nmf(
         res.losses[0],
         res.losses[-1],
     )
+
+
+def _solver_kwargs(settings: Mapping[str, Any], seed: int, device: str) -> dict[str, Any]:
+    """Keyword arguments of the NMF solvers from the rule's settings (config ``nmf``)."""
+    keys = ("n_components", "max_iter", "tol", "lam_p", "lam_o", "lam_f", "init")
+    return {k: settings[k] for k in keys} | {
+        "seed": seed,
+        "dtype": getattr(torch, settings["dtype"]),
+        "device": models.resolve_device(device),
+    }
 
 
 def _coupled_inputs(
@@ -671,16 +671,7 @@ def nmf_group_sparse(
         [torch.from_numpy(a) for a in A],
         torch.from_numpy(labels),
         lam_group=lam_group,
-        n_components=settings["n_components"],
-        max_iter=settings["max_iter"],
-        tol=settings["tol"],
-        lam_p=settings["lam_p"],
-        lam_o=settings["lam_o"],
-        lam_f=settings["lam_f"],
-        init=settings["init"],
-        seed=seed,
-        dtype=getattr(torch, settings["dtype"]),
-        device=models.resolve_device(device),
+        **_solver_kwargs(settings, seed, device),
     )
     table = na.factor_table(
         res.F.cpu().numpy(), labels, images.class_names, images.superclass_labels, images.superclass_names
@@ -696,18 +687,9 @@ def fit_single_nmf(
     from . import nmf
 
     A, layers, _, _ = _nmf_matrices([cache])
-    dev = models.resolve_device(device)
     res = nmf.fit_single(
         torch.from_numpy(A[0]),
-        n_components=settings["n_components"],
-        max_iter=settings["max_iter"],
-        tol=settings["tol"],
-        lam_o=settings["lam_o"],
-        lam_f=settings["lam_f"],
-        init=settings["init"],
-        seed=seed,
-        dtype=getattr(torch, settings["dtype"]),
-        device=dev,
+        **_solver_kwargs(settings, seed, device),
     )
     torch.save({"O": [o.cpu() for o in res.O], "F": res.F.cpu(), "layers": layers, "losses": res.losses}, result)
     _log.info(
