@@ -186,3 +186,14 @@ def test_cache_on_cuda_equals_cpu(tmp_path, digits_small):
     act.cache_activations(model.cuda(), inp, digits_small, {"conv2": tmp_path / "gpu.h5"}, progress=False)
     a, b = act.read_cache(tmp_path / "cpu.h5"), act.read_cache(tmp_path / "gpu.h5")
     np.testing.assert_allclose(a.arrays["mean"], b.arrays["mean"], rtol=1e-4, atol=1e-5)
+
+
+def test_dense_full_map_is_its_values_stored_once(tmp_path, digits_small):
+    model, inp = _model("nap_mnist_cnn")
+    act.cache_activations(model, inp, digits_small, {"fc": tmp_path / "fc.h5"}, full_layers=["fc"], progress=False)
+    import h5py
+
+    with h5py.File(tmp_path / "fc.h5") as f:
+        assert "full" not in f and "values" in f
+    cached = act.read_cache(tmp_path / "fc.h5", keys=["full"])
+    np.testing.assert_array_equal(cached.arrays["full"], act.read_cache(tmp_path / "fc.h5").arrays["values"])

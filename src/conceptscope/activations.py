@@ -150,7 +150,7 @@ class ActivationRecorder:
             if not isinstance(output, torch.Tensor):
                 raise TypeError(f"layer {name!r} returns {type(output).__name__}, not a tensor; probe a submodule")
             rec = summarize(output)
-            if keep_full:
+            if keep_full and output.ndim > 2:  # a dense layer's full output is its `values`
                 rec["full"] = output.detach().float().flatten(1).clone()
             if self.to_cpu:
                 rec = {k: v.cpu() for k, v in rec.items()}
@@ -328,6 +328,7 @@ def read_cache(path: str | Path, *, keys: Iterable[str] | None = None) -> Cached
     """Load a cache file written by :func:`cache_activations`.
 
     ``keys`` limits which activation arrays are read (default: all stored).
+    For dense layers ``full`` names the stored ``values`` (the same array).
 
     Raises
     ------
@@ -346,7 +347,8 @@ def read_cache(path: str | Path, *, keys: Iterable[str] | None = None) -> Cached
                 )
             stored = [k for k in (*STATISTICS, "values", "full") if k in f]
             wanted = stored if keys is None else list(keys)
-            absent = [k for k in wanted if k not in f]
+            alias = {"full": "values"} if "values" in f else {}  # dense layers: the full output is `values`
+            absent = [k for k in wanted if alias.get(k, k) not in f and k not in f]
             if absent:
                 raise CacheFileError(f"{path}: no array(s) {absent}; it holds {stored}.")
             return CachedLayer(
@@ -354,7 +356,7 @@ def read_cache(path: str | Path, *, keys: Iterable[str] | None = None) -> Cached
                 layer=str(f.attrs["layer"]),
                 kind=str(f.attrs["kind"]),
                 unit_shape=tuple(int(s) for s in f.attrs["unit_shape"]),
-                arrays={k: f[k][()] for k in wanted},
+                arrays={k: f[k if k in f else alias[k]][()] for k in wanted},
                 labels=f["labels"][()],
                 predictions=f["predictions"][()],
                 sample_ids=f["sample_ids"][()],

@@ -536,8 +536,8 @@ def _nmf_matrices(caches: Sequence[str | Path]) -> tuple[list[np.ndarray], list[
 
     mats, names = [], []
     for path in caches:
-        c = activations.read_cache(path, keys=["values"] if _cache_kind(path) == "dense" else ["full"])
-        a = c.arrays.get("full", c.arrays.get("values"))
+        c = activations.read_cache(path, keys=["full"])
+        a = c.arrays["full"]
         if a.min() < 0:
             raise ValueError(
                 f"{path}: layer {c.layer} has negative activations ({a.min():.3g}); coupled NMF needs "
@@ -546,13 +546,6 @@ def _nmf_matrices(caches: Sequence[str | Path]) -> tuple[list[np.ndarray], list[
         mats.append(np.ascontiguousarray(a.T, dtype=np.float32))
         names.append(c.layer)
     return mats, names, c.labels, c.predictions
-
-
-def _cache_kind(path: str | Path) -> str:
-    import h5py
-
-    with h5py.File(path, "r") as f:
-        return str(f.attrs["kind"])
 
 
 def fit_coupled_nmf(
