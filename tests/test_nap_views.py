@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
 from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
+from browser import chromium_or_skip, dump_dom
 from matplotlib.colors import to_hex
 from PIL import Image
 from sklearn.datasets import make_blobs
@@ -239,39 +237,10 @@ def test_browser_json_lists_every_nap(browser):
         assert text.count(uri) == uris.count(uri)
 
 
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def _dump_dom(binary: str, url: str, profile) -> str:
-    cmd = [
-        binary,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={profile}",
-        "--virtual-time-budget=5000",
-        "--dump-dom",
-        url,
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return re.sub(r"<script\b.*?</script>", "", done.stdout, flags=re.S)  # the rendered DOM without code and data
-
-
 def test_browser_renders_in_headless_chromium(tmp_path, browser, noise_position):
-    binary = _chromium()
-    if binary is None:
-        if os.environ.get("CONCEPTSCOPE_REQUIRE_CHROMIUM"):
-            pytest.fail("CONCEPTSCOPE_REQUIRE_CHROMIUM is set but no chromium binary is on PATH")
-        pytest.skip("no chromium / chromium-browser binary on PATH (apt-get install chromium)")
+    binary = chromium_or_skip()
     path, _, payload, res = browser
-    dom = _dump_dom(binary, path.resolve().as_uri(), tmp_path / "profile")
+    dom = dump_dom(binary, path.resolve().as_uri(), tmp_path / "profile")
     body = re.search(r"<body([^>]*)>", dom).group(1)
     assert 'data-ready="1"' in body, body
     loaded = int(re.search(r'data-loaded-images="(\d+)"', body).group(1))
@@ -284,7 +253,7 @@ def test_browser_renders_in_headless_chromium(tmp_path, browser, noise_position)
     assert "NAP 0 · " in dom
 
     # image view: the followed image is noise in fc2, in a NAP of fc1 with a link there
-    dom = _dump_dom(binary, f"{path.resolve().as_uri()}#method=max&image={noise_position}", tmp_path / "profile2")
+    dom = dump_dom(binary, f"{path.resolve().as_uri()}#method=max&image={noise_position}", tmp_path / "profile2")
     view = re.search(r'<aside id="imageview">(.*?)</aside>', dom, re.S).group(1)
     assert "noise in fc2" in view
     k = int(r.nap[noise_position])
