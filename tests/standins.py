@@ -62,3 +62,11 @@ def write_image_folder(root: Path, split: str, classes: list[str], per_class: in
         d.mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
             Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(d / f"{c}_{i:03d}.png")
+
+
+def write_quickdraw(root: Path, classes: list[str], n: int = 12, seed: int = 0) -> None:
+    """One ``<class>.npy`` bitmap file per class (n x 784 uint8), QuickDraw's numpy_bitmap layout."""
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for cls in classes:
+        np.save(root / f"{cls}.npy", rng.integers(0, 256, (n, 784), dtype=np.uint8))

@@ -159,3 +159,23 @@ def test_nmf_section_errors_name_the_key(test_config, edit, expected):
     with pytest.raises(ConfigError) as err:
         check_config(cfg)
     assert expected in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        (lambda n: n.update(models=["ghost"]), "nas.models: 'ghost' is not a key of models"),
+        (lambda n: n.update(split="train", models=["timm_resnet18"]), "split 'train' is not cached for timm_resnet18"),
+        (lambda n: n.update(model_splits={"timm_resnet18": "train"}), "split 'train' is not cached for timm_resnet18"),
+        (lambda n: n.update(model_splits={"vgg": "val"}), "nas.model_splits: 'vgg' is not in nas.models"),
+        (lambda n: n.update(layers={"timm_resnet18": ["layer9"]}), "nas.layers.timm_resnet18: ['layer9']"),
+        (lambda n: n.update(layers={"ghost": ["fc"]}), "nas.layers: 'ghost' is not in nas.models"),
+        (lambda n: n.update(width_thresholds=[12, 4]), "nas.width_thresholds: need t1 < t2"),
+    ],
+)
+def test_nas_section_errors_name_the_key(test_config, edit, expected):
+    cfg = copy.deepcopy(test_config)
+    edit(cfg["nas"])
+    with pytest.raises(ConfigError) as err:
+        check_config(cfg)
+    assert expected in str(err.value)

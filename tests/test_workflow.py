@@ -222,3 +222,51 @@ def test_nmf_outputs_are_consistent(run_dir):
     table = pd.read_csv(run_dir / "results/reproduction/claims.csv").set_index("claim_id")
     assert set(table.loc[["NMF-1", "NMF-2"], "verdict"]) <= {"PASS", "FAIL"}
     assert len(pd.read_csv(run_dir / "results/figures/nmf/table2_timm_resnet18_group_sparse.csv")) == 4
+
+
+def test_nas_outputs_are_consistent(run_dir):
+    from conceptscope import nas
+
+    cfg = yaml.safe_load(TEST_CONFIG.read_text())
+    table = pd.read_csv(run_dir / "results/reproduction/claims.csv").set_index("claim_id")
+    assert table.loc["NAS-1", "verdict"] == "PASS", table.loc["NAS-1"].to_dict()
+    for model in cfg["nas"]["models"]:
+        layers = cfg["models"][model]["layers"]
+        counts = pd.read_csv(run_dir / f"results/figures/nas/taxonomy_{model}_counts.csv")
+        assert sorted(set(counts["layer"])) == sorted(layers) and counts["consistent"].all()
+        for layer in layers:
+            s = nas.load_summary(run_dir / f"results/nas/{model}/{layer}/summary.h5")
+            assert s.values.shape[0] == 40  # 4 per class x 10 classes of the 60 test images
+            assert np.all(s.counts.sum((1, 2)) == 40) and s.n_ranges.max() <= cfg["nas"]["n_ranges"]
+            cache = activations.read_cache(run_dir / f"results/activations/{model}/test/{layer}.h5")
+            values = nas.unit_activations(cache.arrays, cache.kind, "mean")[s.positions]
+            np.testing.assert_allclose(s.values, values)
+            tax = pd.read_csv(run_dir / f"results/nas/{model}/{layer}/taxonomy.csv")
+            got = counts[counts["layer"] == layer].set_index("type")["count"]
+            assert all(got[t] == tax[t].sum() for t in nas.NEURON_TYPES)
+            index = pd.read_csv(run_dir / f"results/figures/nas/fig3-2_{model}_{layer}_neurons/index.csv")
+            for t, g in index.groupby("type"):
+                assert len(g) <= cfg["nas"]["neurons_per_type"] and tax.loc[g["unit"], t].all()
+            html = (run_dir / f"results/nas/{model}/{layer}/summary.html").read_text()
+            assert html.count('"unit":') == s.n_units
+
+
+def test_nas_paper_config_dry_run(tmp_path):
+    """config/paper/nas.yaml on stand-in QuickDraw and ImageNet folders plans every NAS job."""
+    from standins import write_image_folder, write_quickdraw
+
+    cfg = yaml.safe_load((ROOT / "config/paper/nas.yaml").read_text())
+    write_quickdraw(tmp_path / "quickdraw", [f"class{i}" for i in range(20)])
+    write_image_folder(tmp_path / "imagenet", "val", cfg["datasets"]["imagenet10"]["classes"])
+    cfg["datasets"]["quickdraw"] |= {"root": str(tmp_path / "quickdraw"), "train_per_class": 8, "test_per_class": 4}
+    cfg["datasets"]["imagenet10"]["root"] = str(tmp_path / "imagenet")
+    path = tmp_path / "nas.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    work = tmp_path / "work"
+    work.mkdir()
+    res = snakemake(work, "-n", config=path)
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+    jobs = _planned_jobs(res)
+    n_layers = sum(len(cfg["models"][m]["layers"]) for m in cfg["nas"]["models"])
+    assert jobs.get("nas_summary") == n_layers and jobs.get("nas_layer_views") == n_layers, jobs
+    assert jobs.get("nas_taxonomy") == 2 and jobs.get("train_model") == 2, jobs

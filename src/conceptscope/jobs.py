@@ -815,3 +815,142 @@ def nmf_claims(*, fig3: Sequence[str | Path], rows: str | Path) -> None:
     claims.write_rows(rows, out)
     for r in out:
         _log.info("%s %s: %s (%s)", r["claim_id"], r["verdict"], r["measured_value"], r["detail"])
+
+
+# -- NAS -----------------------------------------------------------------------------------------
+
+
+def nas_summary(
+    *,
+    cache: str | Path,
+    dataset: Mapping[str, Any],
+    dataset_id: str,
+    split: str,
+    manifest: str | Path,
+    per_class: int,
+    n_ranges: int,
+    aggregation: str,
+    taxonomy: Mapping[str, float],
+    seed: int,
+    summary: str | Path,
+    table: str | Path,
+) -> None:
+    """Layer summary (ranges x class counts per unit) and the neuron taxonomy of one cached layer."""
+    from . import activations, nas
+
+    cached = activations.read_cache(cache)
+    images = _open_split(dataset, dataset_id, split, manifest)
+    if not np.array_equal(cached.sample_ids, images.sample_ids):
+        raise RuntimeError(f"{cache} was cached from other samples than {manifest}; delete it and rerun")
+    pos = nas.sample_per_class(cached.labels, per_class, seed=seed)
+    values = nas.unit_activations(cached.arrays, cached.kind, aggregation)[pos]
+    meta = {k: cached.provenance.get(k) for k in ("model", "spec", "dataset", "split")}
+    meta |= {"layer": cached.layer, "kind": cached.kind, "aggregation": aggregation, "per_class": per_class}
+    meta |= {"seed": seed, "taxonomy": dict(taxonomy)}
+    s = nas.summarize_layer(values, cached.labels[pos], images.class_names, m=n_ranges, positions=pos, meta=meta)
+    tax = nas.classify_units(s, **taxonomy)
+    nas.save_summary(s, summary)
+    tax.to_csv(table, index=False)
+    counts = {t: int(tax[t].sum()) for t in nas.NEURON_TYPES}
+    _log.info("%s: %d units over %d images; %s", cached.layer, s.n_units, len(pos), counts)
+
+
+def nas_layer_views(
+    *,
+    summary: str | Path,
+    table: str | Path,
+    dataset: Mapping[str, Any],
+    dataset_id: str,
+    split: str,
+    manifest: str | Path,
+    max_rows: int,
+    thresholds: Sequence[int],
+    per_type: int,
+    max_per_range: int,
+    png: str | Path,
+    html: str | Path,
+    neurons: str | Path,
+) -> None:
+    """The layer summary (PNG, capped at ``max_rows`` units, and the full HTML page) and the neuron views.
+
+    ``neurons`` is a folder: one PNG (+ CSV) per unit picked by
+    :func:`nas_views.select_neurons` and an ``index.csv`` of type, unit, strength and file.
+    """
+    from . import nas, nas_views
+
+    s = nas.load_summary(summary)
+    tax = pd.read_csv(table)
+    title = f"{s.meta.get('model')} {s.meta.get('layer')} ({s.meta.get('split')})"
+    nas_views.plot_layer_summary(s, png, taxonomy=tax, max_rows=max_rows, thresholds=thresholds, title=title)
+    nas_views.write_layer_summary_html(s, html, taxonomy=tax, thresholds=thresholds, title=title)
+    images = _open_split(dataset, dataset_id, split, manifest)
+    picked = nas_views.select_neurons(tax, per_type)
+    folder = Path(neurons)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    for unit, types in picked.groupby("unit", sort=False)["type"]:
+        name = f"unit{unit}.png"
+        nas_views.plot_neuron(
+            s,
+            int(unit),
+            images,
+            folder / name,
+            max_per_range=max_per_range,
+            title=f"{title} unit {unit}: {', '.join(types)}",
+        )
+        files.append(name)
+    picked["file"] = picked["unit"].map(lambda u: f"unit{u}.png")
+    picked.to_csv(folder / "index.csv", index=False)
+    _log.info("%s: summary of %d units, %d neuron views", title, s.n_units, len(files))
+
+
+def nas_taxonomy(
+    *,
+    model_id: str,
+    layers: Sequence[str],
+    summaries: Sequence[str | Path],
+    tables: Sequence[str | Path],
+    csv: str | Path,
+    png: str | Path,
+) -> None:
+    """Units per neuron type per layer of one model (CSV and bar chart), with the summaries' consistency check."""
+    from . import nas, nas_views
+
+    rows = []
+    for layer, spath, tpath in zip(layers, summaries, tables, strict=True):
+        s = nas.load_summary(spath)
+        tax = pd.read_csv(tpath)
+        n = s.values.shape[0]
+        consistent = bool(np.all(s.counts.sum((1, 2)) == n) and len(tax) == s.n_units)
+        for t in nas.NEURON_TYPES:
+            rows.append(
+                {
+                    "model": model_id,
+                    "layer": layer,
+                    "type": t,
+                    "count": int(tax[t].sum()),
+                    "n_units": s.n_units,
+                    "n_images": n,
+                    "consistent": consistent,
+                }
+            )
+    counts = pd.DataFrame(rows)
+    counts.to_csv(csv, index=False)
+    nas_views.plot_taxonomy_counts(counts, png, title=f"{model_id}: neuron types per layer (NAS)")
+    _log.info(
+        "%s taxonomy:\n%s",
+        model_id,
+        counts.pivot(index="layer", columns="type", values="count")
+        .loc[list(layers), list(nas.NEURON_TYPES)]
+        .to_string(),
+    )
+
+
+def nas_claims(*, counts: Sequence[str | Path], expected: Mapping[str, Sequence[str]], rows: str | Path) -> None:
+    """Claim row NAS-1 from the taxonomy count tables."""
+    from . import claims
+
+    table = pd.concat([pd.read_csv(p) for p in counts], ignore_index=True) if counts else pd.DataFrame()
+    row = claims.nas_1(table, expected)
+    claims.write_rows(rows, [row])
+    _log.info("%s %s: %s", row["claim_id"], row["verdict"], row["measured_value"])

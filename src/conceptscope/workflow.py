@@ -71,6 +71,7 @@ def check_config(config: Mapping[str, Any], *, check_data: bool = True) -> None:
             problems.append(str(err))
     problems += _check_naps(config)
     problems += _check_nmf(config)
+    problems += _check_nas(config)
     if problems:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
 
@@ -146,6 +147,33 @@ def _check_nmf(config: Mapping[str, Any]) -> list[str]:
                 absent = [layer for layer in value if layer not in models[m]["layers"]]
                 if absent:
                     problems.append(f"nmf.layers.{m}: {absent} are not probed in {m} (models.{m}.layers)")
+    return problems
+
+
+def _check_nas(config: Mapping[str, Any]) -> list[str]:
+    """Cross-field checks of the ``nas`` section."""
+    nas = config.get("nas") or {}
+    models = config.get("models", {})
+    problems = []
+    for m in nas.get("model_splits") or {}:
+        if m not in nas.get("models", []):
+            problems.append(f"nas.model_splits: {m!r} is not in nas.models")
+    for m in nas.get("models", []):
+        split = (nas.get("model_splits") or {}).get(m, nas.get("split", "test"))
+        if m not in models:
+            problems.append(f"nas.models: {m!r} is not a key of models ({', '.join(models)})")
+        elif split not in models[m]["splits"]:
+            problems.append(f"nas.models: split {split!r} is not cached for {m}; add it to models.{m}.splits")
+    for m, layers in (nas.get("layers") or {}).items():
+        if m not in nas.get("models", []):
+            problems.append(f"nas.layers: {m!r} is not in nas.models")
+        else:
+            absent = [layer for layer in layers if layer not in models[m]["layers"]]
+            if absent:
+                problems.append(f"nas.layers.{m}: {absent} are not probed in {m} (models.{m}.layers)")
+    t1, t2 = nas.get("width_thresholds", [4, 12])
+    if not t1 < t2:
+        problems.append(f"nas.width_thresholds: need t1 < t2, got {[t1, t2]}")
     return problems
 
 

@@ -25,6 +25,7 @@ NAP_METHODS = [
     m for m in ("none", "max", "min_max", "mean", "mean_std") if m in NAPS["methods"]
 ]
 NMF = canonical(config["nmf"])
+NAS = canonical(config["nas"])
 LAYERS = sorted({layer for m in MODELS.values() for layer in m["layers"]})
 
 
@@ -207,6 +208,47 @@ def compare_names(i):
     return [f"{ma} {la}", f"{mb} {lb}"]
 
 
+def nas_layers(model):
+    """Layers NAS summarizes: configured, else every probed layer."""
+    return NAS["layers"].get(model, MODELS[model]["layers"])
+
+
+def nas_split(model):
+    return NAS["model_splits"].get(model, NAS["split"])
+
+
+def nas_cache(model, layer):
+    return f"results/activations/{model}/{nas_split(model)}/{layer}.h5"
+
+
+def nas_manifest(model):
+    return f"results/data/{MODELS[model]['dataset']}/{nas_split(model)}.csv"
+
+
+def nas_settings():
+    keys = ("per_class", "n_ranges", "aggregation", "taxonomy")
+    return {k: NAS[k] for k in keys}
+
+
+def nas_files(model, name):
+    return [f"results/nas/{model}/{layer}/{name}" for layer in nas_layers(model)]
+
+
+def nas_targets():
+    if not NAS["models"]:
+        return []
+    out = ["results/reproduction/nas_claims.csv"]
+    for m in NAS["models"]:
+        out.append(f"results/figures/nas/taxonomy_{m}_counts.png")
+        for layer in nas_layers(m):
+            out += [
+                f"results/figures/nas/fig3-1_{m}_{layer}_summary.png",
+                f"results/nas/{m}/{layer}/summary.html",
+                f"results/figures/nas/fig3-2_{m}_{layer}_neurons",
+            ]
+    return out
+
+
 def get_claim_rows():
     return [f for files in PAPERS_RUN.values() for f in files]
 
@@ -223,6 +265,7 @@ def get_final_output():
     targets = ["results/reproduction/claims.csv", "results/reproduction/claims.md"]
     targets += nap_targets()
     targets += nmf_targets()
+    targets += nas_targets()
     for m, spec in MODELS.items():
         targets.append(f"results/figures/models/{m}_training.png")
         for s in spec["splits"]:
