@@ -24,6 +24,7 @@ include: "workflow/rules/activations.smk"
 include: "workflow/rules/naps.smk"
 include: "workflow/rules/nmf.smk"
 include: "workflow/rules/nas.smk"
+include: "workflow/rules/neurflow.smk"
 include: "workflow/rules/reproduce.smk"
 
 

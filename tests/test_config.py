@@ -125,57 +125,64 @@ def test_paper_configs_are_valid_apart_from_the_data(path):
         check_config(cfg)
 
 
-@pytest.mark.parametrize(
-    "edit, expected",
-    [
-        (lambda n: n.update(models=["nap_mnist_cnn", "ghost"]), "naps.models: 'ghost' is not a key of models"),
-        (lambda n: n.update(split="train", models=["timm_resnet18"]), "split 'train' is not cached for timm_resnet18"),
-        (lambda n: n.update(gallery_method="mean", methods=["max"]), "naps.gallery_method: 'mean'"),
-        (lambda n: n.update(fig7_layers={"nap_mnist_cnn": "conv9"}), "layer 'conv9' is not probed in nap_mnist_cnn"),
-        (lambda n: n.update(compare=[["nap_mnist_cnn", "fc", "timm_resnet18", "layer9"]]), "'layer9'"),
-        (lambda n: n.update(reference={"timm_resnet18": {"model": "x", "layers": {"stem": "y"}}}), "'stem'"),
-    ],
-)
-def test_nap_section_errors_name_the_key(test_config, edit, expected):
+SECTION_ERRORS = [
+    ("naps", lambda n: n.update(models=["nap_mnist_cnn", "ghost"]), "naps.models: 'ghost' is not a key of models"),
+    (
+        "naps",
+        lambda n: n.update(split="train", models=["timm_resnet18"]),
+        "split 'train' is not cached for timm_resnet18",
+    ),
+    ("naps", lambda n: n.update(gallery_method="mean", methods=["max"]), "naps.gallery_method: 'mean'"),
+    (
+        "naps",
+        lambda n: n.update(fig7_layers={"nap_mnist_cnn": "conv9"}),
+        "layer 'conv9' is not probed in nap_mnist_cnn",
+    ),
+    ("naps", lambda n: n.update(compare=[["nap_mnist_cnn", "fc", "timm_resnet18", "layer9"]]), "'layer9'"),
+    ("naps", lambda n: n.update(reference={"timm_resnet18": {"model": "x", "layers": {"stem": "y"}}}), "'stem'"),
+    ("nmf", lambda n: n.update(models=["ghost"]), "nmf.models: 'ghost' is not a key of models"),
+    ("nmf", lambda n: n.update(layers={"timm_resnet18": ["layer9"]}), "nmf.layers.timm_resnet18: ['layer9']"),
+    ("nmf", lambda n: n.update(eigen_k={"nap_mnist_cnn": 3}), "nmf.eigen_k: 'nap_mnist_cnn' is not in nmf.models"),
+    ("nmf", lambda n: n.update(split="train"), "split 'train' is not cached for timm_resnet18"),
+    ("nas", lambda n: n.update(models=["ghost"]), "nas.models: 'ghost' is not a key of models"),
+    (
+        "nas",
+        lambda n: n.update(split="train", models=["timm_resnet18"]),
+        "split 'train' is not cached for timm_resnet18",
+    ),
+    (
+        "nas",
+        lambda n: n.update(model_splits={"timm_resnet18": "train"}),
+        "split 'train' is not cached for timm_resnet18",
+    ),
+    ("nas", lambda n: n.update(model_splits={"vgg": "val"}), "nas.model_splits: 'vgg' is not in nas.models"),
+    ("nas", lambda n: n.update(layers={"timm_resnet18": ["layer9"]}), "nas.layers.timm_resnet18: ['layer9']"),
+    ("nas", lambda n: n.update(layers={"ghost": ["fc"]}), "nas.layers: 'ghost' is not in nas.models"),
+    ("nas", lambda n: n.update(width_thresholds=[12, 4]), "nas.width_thresholds: need t1 < t2"),
+    ("neurflow", lambda n: n.update(models=["ghost"]), "neurflow.models: 'ghost' is not a key of models"),
+    (
+        "neurflow",
+        lambda n: n.update(split="train", models=["timm_resnet18"]),
+        "split 'train' is not cached for timm_resnet18",
+    ),
+    (
+        "neurflow",
+        lambda n: n.update(layers={"nap_mnist_cnn": ["fc", "conv2"]}),
+        "neurflow.layers.nap_mnist_cnn: ['conv2']",
+    ),
+    (
+        "neurflow",
+        lambda n: n.update(layers={"ghost": ["fc", "x"]}),
+        "neurflow.layers: 'ghost' is not in neurflow.models",
+    ),
+    ("neurflow", lambda n: n.update(group_k=[5, 2]), "neurflow.group_k: need min <= max"),
+]
+
+
+@pytest.mark.parametrize("section, edit, expected", SECTION_ERRORS)
+def test_section_errors_name_the_key(test_config, section, edit, expected):
     cfg = copy.deepcopy(test_config)
-    edit(cfg["naps"])
-    with pytest.raises(ConfigError) as err:
-        check_config(cfg)
-    assert expected in str(err.value)
-
-
-@pytest.mark.parametrize(
-    "edit, expected",
-    [
-        (lambda n: n.update(models=["ghost"]), "nmf.models: 'ghost' is not a key of models"),
-        (lambda n: n.update(layers={"timm_resnet18": ["layer9"]}), "nmf.layers.timm_resnet18: ['layer9']"),
-        (lambda n: n.update(eigen_k={"nap_mnist_cnn": 3}), "nmf.eigen_k: 'nap_mnist_cnn' is not in nmf.models"),
-        (lambda n: n.update(split="train"), "split 'train' is not cached for timm_resnet18"),
-    ],
-)
-def test_nmf_section_errors_name_the_key(test_config, edit, expected):
-    cfg = copy.deepcopy(test_config)
-    edit(cfg["nmf"])
-    with pytest.raises(ConfigError) as err:
-        check_config(cfg)
-    assert expected in str(err.value)
-
-
-@pytest.mark.parametrize(
-    "edit, expected",
-    [
-        (lambda n: n.update(models=["ghost"]), "nas.models: 'ghost' is not a key of models"),
-        (lambda n: n.update(split="train", models=["timm_resnet18"]), "split 'train' is not cached for timm_resnet18"),
-        (lambda n: n.update(model_splits={"timm_resnet18": "train"}), "split 'train' is not cached for timm_resnet18"),
-        (lambda n: n.update(model_splits={"vgg": "val"}), "nas.model_splits: 'vgg' is not in nas.models"),
-        (lambda n: n.update(layers={"timm_resnet18": ["layer9"]}), "nas.layers.timm_resnet18: ['layer9']"),
-        (lambda n: n.update(layers={"ghost": ["fc"]}), "nas.layers: 'ghost' is not in nas.models"),
-        (lambda n: n.update(width_thresholds=[12, 4]), "nas.width_thresholds: need t1 < t2"),
-    ],
-)
-def test_nas_section_errors_name_the_key(test_config, edit, expected):
-    cfg = copy.deepcopy(test_config)
-    edit(cfg["nas"])
+    edit(cfg[section])
     with pytest.raises(ConfigError) as err:
         check_config(cfg)
     assert expected in str(err.value)

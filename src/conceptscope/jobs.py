@@ -954,3 +954,226 @@ def nas_claims(*, counts: Sequence[str | Path], expected: Mapping[str, Sequence[
     row = claims.nas_1(table, expected)
     claims.write_rows(rows, [row])
     _log.info("%s %s: %s", row["claim_id"], row["verdict"], row["measured_value"])
+
+
+# -- NeurFlow ------------------------------------------------------------------------------------
+
+
+def _class_images(
+    cache: str | Path, images: data.ImageSet, inp: models.InputSpec, class_index: int, max_images: int | None
+) -> tuple[np.ndarray, torch.Tensor]:
+    """Positions of the images the model predicts as the class (from the activation cache) and
+    those images fitted to the model input, not yet normalized, in [0, 1]."""
+    from . import activations, neurflow
+
+    cached = activations.read_cache(cache, keys=[])
+    if not np.array_equal(cached.sample_ids, images.sample_ids):
+        raise RuntimeError(f"{cache} was cached from other samples than the split; delete it and rerun")
+    pos = neurflow.class_patches(cached.predictions, class_index, max_images)
+    if pos.size == 0:
+        raise ValueError(
+            f"no image of {images.name}/{images.split} is predicted as class {class_index}; "
+            "pick another class in neurflow.classes"
+        )
+    return pos, images.images(pos, inp.size, inp.channels)
+
+
+def neurflow_circuit(
+    *,
+    model_id: str,
+    weights: str | Path,
+    cache: str | Path,
+    dataset: Mapping[str, Any],
+    dataset_id: str,
+    split: str,
+    manifest: str | Path,
+    class_index: int,
+    layers: Sequence[str],
+    max_images: int,
+    settings: Mapping[str, Any],
+    batch_size: Mapping[str, int],
+    device: str,
+    circuit: str | Path,
+    arrays: str | Path,
+) -> None:
+    """The NeurFlow circuit of one class: ``circuit`` (JSON) and the per-level arrays (``arrays``, torch.save)."""
+    from . import neurflow_circuit as nc
+
+    dev = models.resolve_device(device)
+    model, inp, _ = models.load_model(weights, dev)
+    images = _open_split(dataset, dataset_id, split, manifest)
+    pos, x = _class_images(cache, images, inp, class_index, max_images)
+    s = dict(settings) | {"batch_size": int(batch_size["cuda" if dev.type == "cuda" else "cpu"])}
+    res = nc.build_circuit(
+        model,
+        inp.normalize(x),
+        class_index,
+        layers,
+        settings=s,
+        image_ids=images.sample_ids[pos].tolist(),
+        progress=True,
+    )
+    c = res.circuit | {
+        "model": model_id,
+        "class_name": images.class_names[class_index],
+        "dataset": dataset_id,
+        "split": split,
+        "positions": pos.tolist(),
+        "device": str(dev),
+    }
+    Path(circuit).write_text(json.dumps(c, indent=1))
+    torch.save(
+        {
+            "levels": res.levels,
+            "groups": {k: [asdict(g) for g in v] for k, v in res.groups.items()},
+            "semantic": {k: [asdict(g) for g in v] for k, v in res.semantic.items()},
+            "patch_max": res.patch_max,
+            "positions": pos,
+        },
+        arrays,
+    )
+    rows = sum(lv["evaluations"] for lv in res.levels)
+    _log.info(
+        "%s class %d: %d images, %d patches, %d nodes, %d edges, %d IG forward rows, %.1f s on %s",
+        model_id,
+        class_index,
+        len(pos),
+        c["n_patches"],
+        len(c["nodes"]),
+        len(c["edges"]),
+        rows,
+        res.seconds,
+        dev,
+    )
+
+
+def _circuit_patch_images(
+    circuit: Mapping[str, Any], images: data.ImageSet, inp: models.InputSpec
+) -> dict[int, np.ndarray]:
+    """Pixels of the circuit's shown patches (crops of the fitted, unnormalized images), patch id -> (C, H, W)."""
+    from . import neurflow
+
+    pos = np.asarray(circuit["positions"], dtype=np.int64)
+    needed = sorted({int(v["image"]) for v in circuit["patches"].values()})
+    x = images.images(pos[needed], inp.size, inp.channels)
+    patches, table = neurflow.make_patches(x)
+    per_image = len(table) // len(needed)
+    out = {}
+    for key, v in circuit["patches"].items():
+        r = needed.index(int(v["image"])) * per_image + int(key) % per_image
+        row = table.iloc[r]
+        if [int(row["top"]), int(row["left"]), int(row["height"]), int(row["width"])] != list(v["box"]):
+            raise RuntimeError(f"patch {key}: its box {v['box']} does not match the patches cut now; rerun the circuit")
+        img = patches[r].numpy()
+        out[int(key)] = img[0] if img.shape[0] == 1 else img[:3].transpose(1, 2, 0)
+    return out
+
+
+def neurflow_views(
+    *,
+    circuit: str | Path,
+    weights: str | Path,
+    dataset: Mapping[str, Any],
+    dataset_id: str,
+    manifest: str | Path,
+    per_group: int,
+    png: str | Path,
+    html: str | Path,
+    labelling: str | Path,
+) -> None:
+    """The circuit figure (paper Fig. 7 style), its HTML view, and the concept-labelling export."""
+    from . import neurflow_views as nv
+
+    c = json.loads(Path(circuit).read_text())
+    _, inp, _ = models.load_model(weights, "cpu")
+    images = _open_split(dataset, dataset_id, c["split"], manifest)
+    pix = _circuit_patch_images(c, images, inp)
+    title = f"{c['model']}: circuit of class {c['class_name']} ({c['n_images']} images, {c['n_patches']} patches)"
+    nv.plot_circuit(c, pix, png, per_group=per_group, title=title)
+    nv.write_circuit_html(c, pix, html)
+    index = nv.write_labelling_export(c, pix, labelling)
+    _log.info(
+        "%s: %d nodes, %d edges; labelling export %d folders", title, len(c["nodes"]), len(c["edges"]), len(index)
+    )
+
+
+def neurflow_evaluate(
+    *,
+    circuit: str | Path,
+    arrays: str | Path,
+    weights: str | Path,
+    caches: Mapping[str, str | Path],
+    dataset: Mapping[str, Any],
+    dataset_id: str,
+    manifest: str | Path,
+    n_random: int,
+    debug_images: int,
+    seed: int,
+    device: str,
+    masking: str | Path,
+    debug: str | Path,
+    png: str | Path,
+) -> None:
+    """Masking each neuron group against as many random neurons (paper Sect. 5.1, Fig. 9) and the
+    debugging metric M of the split's images against every group (App. F)."""
+    from . import activations, neurflow_circuit, neurflow_groups, plots
+
+    c = json.loads(Path(circuit).read_text())
+    saved = torch.load(arrays, weights_only=False)
+    dev = models.resolve_device(device)
+    model, inp, _ = models.load_model(weights, dev)
+    images = _open_split(dataset, dataset_id, c["split"], manifest)
+    pos = np.asarray(c["positions"], dtype=np.int64)
+    x = inp.normalize(images.images(pos, inp.size, inp.channels))
+    cls = int(c["class_index"])
+    tables = []
+    for layer in c["layers"][1:]:  # the top layer's group is the class logit itself
+        groups = [n["neurons"] for n in c["nodes"] if n["layer"] == layer]
+        t = neurflow_circuit.masking_effect(model, x, cls, layer, groups, n_random=n_random, seed=seed)
+        tables.append(t.assign(layer=layer, node=[f"{layer}/g{g}" for g in t["group"]]))
+    mask = pd.concat(tables, ignore_index=True).assign(model=c["model"], class_index=cls)
+    mask.to_csv(masking, index=False)
+    plots.plot_masking(
+        mask, png, title=f"{c['model']} class {c['class_name']}: masking a neuron group vs random neurons"
+    )
+    # debugging metric: images labelled or predicted as the class, correct ones first
+    rows = []
+    for layer in c["layers"]:
+        cached = activations.read_cache(caches[layer])
+        acts = cached.arrays["mean" if "mean" in cached.arrays else "values"]
+        pick = np.flatnonzero((cached.labels == cls) | (cached.predictions == cls))
+        order = np.argsort(cached.labels[pick] != cached.predictions[pick], kind="stable")
+        pick = np.sort(pick[order][:debug_images])
+        ref = saved["patch_max"][layer]
+        for n in (n for n in c["nodes"] if n["layer"] == layer):
+            usable = [u for u in n["neurons"] if ref[u] > 0]
+            if not usable:
+                continue
+            m = neurflow_groups.debugging_metric(acts[pick], usable, ref)
+            rows += [
+                {
+                    "layer": layer,
+                    "node": n["id"],
+                    "position": int(p),
+                    "label": int(cached.labels[p]),
+                    "prediction": int(cached.predictions[p]),
+                    "M": float(v),
+                    "neurons_used": len(usable),
+                    "neurons": len(n["neurons"]),
+                }
+                for p, v in zip(pick, m, strict=True)
+            ]
+    pd.DataFrame(rows).to_csv(debug, index=False)
+    _log.info(
+        "%s class %d masking:\n%s", c["model"], cls, mask[["node", "n_neurons", "drop", "random_drop_mean", "ratio"]]
+    )
+
+
+def neurflow_claims(*, masking: Sequence[str | Path], rows: str | Path) -> None:
+    """Claim row NF-12 from the masking tables; the other NeurFlow claims are not computed by the suite."""
+    from . import claims
+
+    table = pd.concat([pd.read_csv(p) for p in masking], ignore_index=True) if masking else pd.DataFrame()
+    row = claims.nf_12(table)
+    claims.write_rows(rows, [row])
+    _log.info("%s %s: %s", row["claim_id"], row["verdict"], row["measured_value"])

@@ -72,6 +72,7 @@ def check_config(config: Mapping[str, Any], *, check_data: bool = True) -> None:
     problems += _check_naps(config)
     problems += _check_nmf(config)
     problems += _check_nas(config)
+    problems += _check_neurflow(config)
     if problems:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
 
@@ -174,6 +175,34 @@ def _check_nas(config: Mapping[str, Any]) -> list[str]:
     t1, t2 = nas.get("width_thresholds", [4, 12])
     if not t1 < t2:
         problems.append(f"nas.width_thresholds: need t1 < t2, got {[t1, t2]}")
+    return problems
+
+
+def _check_neurflow(config: Mapping[str, Any]) -> list[str]:
+    """Cross-field checks of the ``neurflow`` section."""
+    nf = config.get("neurflow") or {}
+    models = config.get("models", {})
+    chosen = nf.get("models", [])
+    problems = []
+    for key in ("model_splits", "layers"):
+        for m in nf.get(key) or {}:
+            if m not in chosen:
+                problems.append(f"neurflow.{key}: {m!r} is not in neurflow.models")
+    for m in chosen:
+        if m not in models:
+            problems.append(f"neurflow.models: {m!r} is not a key of models ({', '.join(models)})")
+            continue
+        split = (nf.get("model_splits") or {}).get(m, nf.get("split", "test"))
+        if split not in models[m]["splits"]:
+            problems.append(f"neurflow.models: split {split!r} is not cached for {m}; add it to models.{m}.splits")
+        layers = (nf.get("layers") or {}).get(m, models[m]["layers"][::-1])
+        absent = [layer for layer in layers if layer not in models[m]["layers"]]
+        if absent:
+            problems.append(f"neurflow.layers.{m}: {absent} are not probed in {m} (models.{m}.layers)")
+    for key in ("semantic_k", "group_k"):
+        lo, hi = nf.get(key, [2, 5])
+        if lo > hi:
+            problems.append(f"neurflow.{key}: need min <= max, got {[lo, hi]}")
     return problems
 
 

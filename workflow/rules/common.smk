@@ -26,6 +26,7 @@ NAP_METHODS = [
 ]
 NMF = canonical(config["nmf"])
 NAS = canonical(config["nas"])
+NEURFLOW = canonical(config["neurflow"])
 LAYERS = sorted({layer for m in MODELS.values() for layer in m["layers"]})
 
 
@@ -39,6 +40,7 @@ wildcard_constraints:
     split=_alternatives(SPLITS),
     layer=_alternatives(LAYERS),
     pair=r"\d+",
+    cls=r"\d+",
 
 
 def model_splits(model):
@@ -249,6 +251,65 @@ def nas_targets():
     return out
 
 
+def neurflow_split(model):
+    return NEURFLOW["model_splits"].get(model, NEURFLOW["split"])
+
+
+def neurflow_layers(model):
+    """Blocks of the circuit from the logit layer down: configured, else the probed layers, top first."""
+    return NEURFLOW["layers"].get(model, MODELS[model]["layers"][::-1])
+
+
+def neurflow_caches(model):
+    return {
+        layer: f"results/activations/{model}/{neurflow_split(model)}/{layer}.h5"
+        for layer in neurflow_layers(model)
+    }
+
+
+def neurflow_manifest(model):
+    return f"results/data/{MODELS[model]['dataset']}/{neurflow_split(model)}.csv"
+
+
+def neurflow_settings():
+    keys = (
+        "tau",
+        "k",
+        "n_steps",
+        "method",
+        "ig_steps",
+        "adaptive_rtol",
+        "semantic_k",
+        "group_k",
+        "n_groups",
+        "top_patches",
+    )
+    return {k: NEURFLOW[k] for k in keys}
+
+
+def neurflow_files(name):
+    return [
+        f"results/neurflow/{m}/class{c}/{name}"
+        for m in NEURFLOW["models"]
+        for c in NEURFLOW["classes"]
+    ]
+
+
+def neurflow_targets():
+    if not NEURFLOW["models"]:
+        return []
+    out = ["results/reproduction/neurflow_claims.csv"]
+    for m in NEURFLOW["models"]:
+        for c in NEURFLOW["classes"]:
+            out += [
+                f"results/figures/neurflow/fig7_{m}_class{c}_circuit.png",
+                f"results/neurflow/{m}/class{c}/circuit.html",
+                f"results/neurflow/{m}/class{c}/labelling",
+                f"results/figures/neurflow/fig9_{m}_class{c}_masking.png",
+            ]
+    return out
+
+
 def get_claim_rows():
     return [f for files in PAPERS_RUN.values() for f in files]
 
@@ -266,6 +327,7 @@ def get_final_output():
     targets += nap_targets()
     targets += nmf_targets()
     targets += nas_targets()
+    targets += neurflow_targets()
     for m, spec in MODELS.items():
         targets.append(f"results/figures/models/{m}_training.png")
         for s in spec["splits"]:
