@@ -35,11 +35,11 @@ Checks and figures printed:
    largest deviation of the scores ``T`` relative to their maximum;
 2. seconds of both pipelines;
 3. adaptive steps (:func:`conceptscope.neurflow.adaptive_importance`, start 4,
-   for each ``--rtol``, default 0.02 and 0.1) vs. the N-node Riemann-right
-   result, per level: forward rows saved (ratio), final step counts and
-   core-set overlap per target (mean / min of tau); goal at level 2: >= 4x
-   fewer rows with >= 15 of 16 shared. For context, level 2 with a fixed
-   N = 8 and N = 16 against N.
+   one core-set swap allowed, for each ``--rtol``, default 0.2 (the
+   default) and 0.1) vs. the N-node Riemann-right result, per level: forward
+   rows saved (ratio), final step counts and core-set overlap per target
+   (mean / min of tau); goal at level 2: >= 4x fewer rows with >= 15 of 16
+   shared. For context, level 2 with a fixed N = 8 and N = 16 against N.
 
 The last line is ``ratio=<x>``: authors' seconds / our seconds (goal >= 1.5).
 
@@ -229,7 +229,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50, help="IG nodes N")
     parser.add_argument("--batch-size", type=int, default=512, help="our IG rows per forward pass")
     parser.add_argument("--forward-batch", type=int, default=64, help="patches per plain forward pass (both)")
-    parser.add_argument("--rtol", default="0.02,0.1", help="adaptive tolerances to report (first = the default)")
+    parser.add_argument("--rtol", default="0.2,0.1", help="adaptive tolerances to report (first = the default)")
+    parser.add_argument("--max-swaps", type=int, default=1, help="adaptive: core-set members estimates may differ in")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="smoke run: 4 images, k=10, N=8, tau=8")
@@ -304,7 +305,14 @@ def main() -> None:
         for rtol in [float(r) for r in args.rtol.split(",")]:
             t0 = time.perf_counter()
             adapt, report = nf.adaptive_importance(
-                subs[level], maps, concepts, max_steps=args.steps, tau=args.tau, rtol=rtol, batch_size=args.batch_size
+                subs[level],
+                maps,
+                concepts,
+                max_steps=args.steps,
+                tau=args.tau,
+                rtol=rtol,
+                max_swaps=args.max_swaps,
+                batch_size=args.batch_size,
             )
             adapt_s = time.perf_counter() - t0
             shared = overlap(cores(adapt, args.tau), cores(full, args.tau))

@@ -176,6 +176,11 @@ SECTION_ERRORS = [
         "neurflow.layers: 'ghost' is not in neurflow.models",
     ),
     ("neurflow", lambda n: n.update(group_k=[5, 2]), "neurflow.group_k: need min <= max"),
+    (
+        "neurflow",
+        lambda n: n.update(ig_steps="adaptive", tau=3, adaptive_max_swaps=3),
+        "neurflow.adaptive_max_swaps: must be < tau (3)",
+    ),
 ]
 
 

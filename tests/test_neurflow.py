@@ -205,13 +205,17 @@ def test_core_neurons_order_and_ties():
 # -- adaptive steps --------------------------------------------------------------------------------
 
 
+def distinct_patches(concepts: dict[int, list[int]]) -> int:
+    return len({p for rows in concepts.values() for p in rows})
+
+
 def test_adaptive_stops_at_start_on_a_homogeneous_block_with_gradient_times_input():
     sub = small_conv(bias=False, bn=False)
     maps = torch.randn(12, 4, 6, 6, generator=torch.Generator().manual_seed(6))
-    out, report = nf.adaptive_importance(sub, maps, CONCEPTS, max_steps=50, start_steps=4, tau=3)
+    out, report = nf.adaptive_importance(sub, maps, CONCEPTS, max_steps=50, start_steps=4, tau=3, max_swaps=0)
     assert report["steps"] == dict.fromkeys(CONCEPTS, 4)
-    union = len({p for rows in CONCEPTS.values() for p in rows})
-    assert report["evaluations"] == union * 4
+    union = distinct_patches(CONCEPTS)
+    assert report["evaluations"] == union * 3  # nodes 1/4, 3/4 (the estimate) and 2/4 (the one it is compared with)
     assert report["evaluations_full"] == union * 50
     assert report["evaluations_loop"] == sum(len(r) for r in CONCEPTS.values()) * 50
     for a, rows in CONCEPTS.items():
@@ -220,43 +224,78 @@ def test_adaptive_stops_at_start_on_a_homogeneous_block_with_gradient_times_inpu
         torch.testing.assert_close(out[a], (grad * x).sum(dim=(2, 3)).detach(), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize(("start", "max_steps", "evaluated"), [(3, 12, 12), (4, 10, 8 + 10), (2, 2, 2)])
-def test_adaptive_never_settling_equals_full_riemann_right(start, max_steps, evaluated):
+@pytest.mark.parametrize(
+    ("start", "max_steps", "last", "evaluated"),
+    [(4, 50, 32, 3 + 4 + 8 + 16), (6, 24, 24, 3 + 6 + 12), (2, 3, 2, 1), (4, 4, 4, 3)],
+)
+def test_adaptive_never_settling_ends_at_the_cap_with_the_richardson_estimate(start, max_steps, last, evaluated):
     sub = small_conv()
     maps = torch.randn(12, 4, 6, 6, generator=torch.Generator().manual_seed(7))
     out, report = nf.adaptive_importance(
-        sub, maps, CONCEPTS, max_steps=max_steps, start_steps=start, tau=3, rtol=0.0, batch_size=13
+        sub, maps, CONCEPTS, max_steps=max_steps, start_steps=start, tau=3, rtol=0.0, max_swaps=0, batch_size=13
     )
-    union = len({p for rows in CONCEPTS.values() for p in rows})
-    assert report["steps"] == dict.fromkeys(CONCEPTS, max_steps)
-    assert report["evaluations"] == union * evaluated  # nested counts reuse gradients; a fresh max_steps does not
-    full = nf.importance(sub, maps, CONCEPTS, n_steps=max_steps)
+    assert report["steps"] == dict.fromkeys(CONCEPTS, last)
+    assert report["evaluations"] == distinct_patches(CONCEPTS) * evaluated
+    middle = nf.importance(sub, maps, CONCEPTS, n_steps=last // 2, method="riemann_middle")
+    right = nf.importance(sub, maps, CONCEPTS, n_steps=last)
+    coarse = nf.importance(sub, maps, CONCEPTS, n_steps=last // 2)
     for a in CONCEPTS:
-        assert_rel_close(out[a], full[a], 1e-5)
+        assert_rel_close(out[a], middle[a], 1e-5)
+        assert_rel_close(out[a], 2 * right[a] - coarse[a], 1e-4)  # Richardson of the paper's right sums
 
 
-def test_adaptive_per_target_steps_and_counts():
+def test_adaptive_stop_counts_follow_the_stated_rule():
+    """Each target's final count is the first one where the rule holds, found here by plain importance() calls."""
     sub = small_conv()
     maps = torch.randn(12, 4, 6, 6, generator=torch.Generator().manual_seed(8)).relu()
-    out, report = nf.adaptive_importance(sub, maps, CONCEPTS, max_steps=32, start_steps=4, tau=2, rtol=0.05)
-    for a, n in report["steps"].items():
-        assert n in (4, 8, 16, 32)
-        assert_rel_close(out[a], nf.importance(sub, maps, {a: CONCEPTS[a]}, n_steps=n)[a], 1e-5)
-    # rows: every distinct patch of a target active at count n adds that count's new nodes
-    expected = 0
-    for i, n in enumerate((4, 8, 16, 32)):
+    tau, rtol, swaps, sequence = 2, 0.05, 0, (4, 8, 16, 32)
+    out, report = nf.adaptive_importance(
+        sub, maps, CONCEPTS, max_steps=40, start_steps=4, tau=tau, rtol=rtol, max_swaps=swaps
+    )
+    assert report["sequence"] == list(sequence)
+
+    def estimate(a: int, n: int) -> torch.Tensor:
+        return nf.importance(sub, maps, {a: CONCEPTS[a]}, n_steps=n // 2, method="riemann_middle")[a]
+
+    for a in CONCEPTS:
+        expected = sequence[-1]
+        for n in sequence:
+            new, old = estimate(a, n).sum(0), estimate(a, n // 2).sum(0)
+            shared = set(nf.core_neurons(new, tau).tolist()) & set(nf.core_neurons(old, tau).tolist())
+            if len(shared) >= tau - swaps and float((new - old).abs().max()) <= rtol * float(new.abs().max()):
+                expected = n
+                break
+        assert report["steps"][a] == expected, a
+        assert_rel_close(out[a], estimate(a, expected), 1e-5)
+    assert len(set(report["steps"].values())) > 1  # the case separates targets
+    # rows: the first count evaluates 3/4 of its nodes for every patch; each doubling n/2 for active targets' patches
+    expected_rows = distinct_patches(CONCEPTS) * 3
+    for n in sequence[1:]:
         active = [a for a, m in report["steps"].items() if m >= n]
-        patches = {p for a in active for p in CONCEPTS[a]}
-        expected += len(patches) * (n if i == 0 else n // 2)
-    assert report["evaluations"] == expected
+        expected_rows += distinct_patches({a: CONCEPTS[a] for a in active}) * (n // 2)
+    assert report["evaluations"] == expected_rows
+
+
+def test_adaptive_swaps_and_tolerance_loosen_the_rule():
+    sub = small_conv()
+    maps = torch.randn(12, 4, 6, 6, generator=torch.Generator().manual_seed(9))
+    strict = nf.adaptive_importance(sub, maps, CONCEPTS, tau=3, rtol=0.0, max_swaps=0)[1]
+    loose = nf.adaptive_importance(sub, maps, CONCEPTS, tau=3, rtol=1.0, max_swaps=2)[1]
+    assert set(strict["steps"].values()) == {32}
+    assert set(loose["steps"].values()) == {4}  # here every first comparison shares >= 1 of 3 and moves <= 100 %
+    assert loose["evaluations"] < strict["evaluations"]
 
 
 def test_adaptive_rejects_bad_arguments():
     sub, maps = small_conv(), torch.randn(4, 4, 5, 5)
     with pytest.raises(ValueError, match="start_steps"):
         nf.adaptive_importance(sub, maps, {0: [0]}, start_steps=8, max_steps=4)
+    with pytest.raises(ValueError, match="start_steps"):
+        nf.adaptive_importance(sub, maps, {0: [0]}, start_steps=3)
     with pytest.raises(ValueError, match="tau"):
         nf.adaptive_importance(sub, maps, {0: [0]}, tau=5)
+    with pytest.raises(ValueError, match="max_swaps"):
+        nf.adaptive_importance(sub, maps, {0: [0]}, tau=3, max_swaps=3)
 
 
 # -- patches and concepts --------------------------------------------------------------------------

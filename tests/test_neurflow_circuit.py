@@ -68,6 +68,25 @@ def test_importance_equals_the_per_target_loop(tiny):
         np.testing.assert_allclose(one.sum(0).numpy(), lv["scores"][a], rtol=1e-4, atol=1e-6)
 
 
+def test_adaptive_steps_in_the_circuit_follow_adaptive_importance(tiny):
+    model, x, res = tiny
+    settings = SETTINGS | {"ig_steps": "adaptive", "n_steps": 16, "adaptive_rtol": 0.2}
+    ad = nc.build_circuit(model, x, 2, LAYERS, settings=settings, image_ids=[10, 11, 12])
+    chain = nf.BlockChain(model, LAYERS[::-1])
+    patches, _ = nf.make_patches(x)
+    lv = ad.levels[1]
+    assert lv["targets"] == res.levels[1]["targets"]  # level 0 (a linear logit) is exact at any count
+    sub = chain.between("conv1", "pool2")
+    for a in lv["targets"]:
+        with torch.no_grad():
+            maps = chain.prefix(patches[torch.as_tensor(lv["concepts"][a])], "conv1")
+        one, _ = nf.adaptive_importance(
+            sub, maps, {a: list(range(len(maps)))}, max_steps=16, tau=SETTINGS["tau"], rtol=0.2, max_swaps=1
+        )
+        np.testing.assert_allclose(one[a].sum(0).numpy(), lv["scores"][a], rtol=1e-4, atol=1e-6)
+    assert lv["evaluations"] < len({p for a in lv["targets"] for p in lv["concepts"][a]}) * 16
+
+
 def test_edge_weights_of_each_semantic_group_sum_to_one(tiny):
     _, _, res = tiny
     for layer in LAYERS[:-1]:

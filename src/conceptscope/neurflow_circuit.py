@@ -66,7 +66,8 @@ CIRCUIT_DEFAULTS: dict[str, Any] = {
     "n_steps": 50,
     "method": "riemann_right",
     "ig_steps": "fixed",
-    "adaptive_rtol": 0.02,
+    "adaptive_rtol": 0.2,
+    "adaptive_max_swaps": 1,
     "batch_size": 256,
     "semantic_k": [2, 5],
     "group_k": [2, 5],
@@ -159,6 +160,7 @@ def _level_importance(
             max_steps=int(s["n_steps"]),
             tau=int(s["tau"]),
             rtol=float(s["adaptive_rtol"]),
+            max_swaps=int(s["adaptive_max_swaps"]),
             batch_size=int(s["batch_size"]),
         )
         return attr, int(report["evaluations"])
@@ -217,7 +219,7 @@ def build_circuit(
         Probed blocks from the top (the logit layer) down, e.g. ``["fc", "layer4", "layer3"]``.
     settings : mapping
         Overrides of :data:`CIRCUIT_DEFAULTS` (tau, k, n_steps, method,
-        ig_steps, adaptive_rtol, batch_size, semantic_k, group_k, n_groups, top_patches).
+        ig_steps, adaptive_rtol, adaptive_max_swaps, batch_size, semantic_k, group_k, n_groups, top_patches).
     image_ids : sequence of int, optional
         Ids stored with each patch (default: the image's index).
     """

@@ -203,6 +203,9 @@ def _check_neurflow(config: Mapping[str, Any]) -> list[str]:
         lo, hi = nf.get(key, [2, 5])
         if lo > hi:
             problems.append(f"neurflow.{key}: need min <= max, got {[lo, hi]}")
+    swaps, tau = nf.get("adaptive_max_swaps", 1), nf.get("tau", 16)
+    if nf.get("ig_steps") == "adaptive" and swaps >= tau:
+        problems.append(f"neurflow.adaptive_max_swaps: must be < tau ({tau}), got {swaps}")
     return problems
 
 

@@ -279,6 +279,7 @@ def neurflow_settings():
         "method",
         "ig_steps",
         "adaptive_rtol",
+        "adaptive_max_swaps",
         "semantic_k",
         "group_k",
         "n_groups",
