@@ -30,7 +30,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +46,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 
 from .data import ImageSet  # noqa: E402
 from .naps import NapResult  # noqa: E402
+from .pages import READY_JS, inline_json, write_page  # noqa: E402
 
 __all__ = [
     "plot_aggregation_gallery",
@@ -758,12 +758,6 @@ def _browser_data(
     }
 
 
-def _inline_json(obj: Any) -> str:
-    """JSON safe inside a <script> element (no ``</script>``, ``<!--``)."""
-    text = json.dumps(obj, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
 _CSS = """
 * { box-sizing: border-box; }
 body { margin: 0; font: 13px/1.35 system-ui, -apple-system, "Segoe UI", sans-serif; color: #222; background: #f6f6f4; }
@@ -1049,25 +1043,13 @@ _JS = r"""
     renderImage();
   }
 
-  function whenImagesLoaded() {
-    return Promise.all(Array.from(document.images).map((im) => (im.complete ? Promise.resolve()
-      : new Promise((res) => { im.addEventListener("load", res, {once: true});
-        im.addEventListener("error", res, {once: true}); }))));
-  }
-
   try {
     setup();
     state = parseHash();
     render();
-    whenImagesLoaded().then(() => {
-      document.body.dataset.loadedImages = String(Array.from(document.images).filter((im) => im.naturalWidth > 0)
-        .length);
-      document.body.dataset.ready = "1";
-    });
+    markReady();
   } catch (err) {
-    document.body.dataset.ready = "error";
-    document.body.dataset.error = String(err);
-    $("detail").innerHTML = '<p class="err">the browser failed: ' + esc(err) + "</p>";
+    markFailed(err, "detail", "the browser");
   }
 })();
 """
@@ -1096,6 +1078,7 @@ _PAGE = """<!DOCTYPE html>
 <aside id="imageview"></aside>
 </main>
 <script type="application/json" id="nap-data">@@DATA@@</script>
+<script>@@READY@@</script>
 <script>@@JS@@</script>
 </body>
 </html>
@@ -1164,9 +1147,6 @@ def write_browser(
         max_features=int(max_features),
     )
     page = _PAGE.replace("@@TITLE@@", html.escape(str(model_id))).replace("@@CSS@@", _CSS).replace("@@JS@@", _JS)
-    page = page.replace("@@DATA@@", _inline_json(data))  # last: nothing is substituted inside the data
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(path)
+    page = page.replace("@@READY@@", READY_JS)
+    page = page.replace("@@DATA@@", inline_json(data))  # last: nothing is substituted inside the data
+    write_page(path, page)

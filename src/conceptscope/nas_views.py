@@ -13,7 +13,6 @@ to top in class order), its width in three steps by the number of images
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from matplotlib.patches import Patch
 from .data import ImageSet
 from .nap_views import _display, _load
 from .nas import NEURON_TYPES, LayerSummary, assign_ranges, width_classes
+from .pages import READY_JS, inline_json, write_page
 
 __all__ = [
     "BAR_WIDTHS",
@@ -207,6 +207,7 @@ rect.zero { fill: #000; }
 <div id="legend"></div></header>
 <div id="rows"></div>
 <script type="application/json" id="nas-data">@@DATA@@</script>
+<script>@@READY@@</script>
 <script>
 (function () {
   try {
@@ -266,10 +267,9 @@ rect.zero { fill: #000; }
         r.classList.toggle("hidden", !!sel.value && !r.dataset.labels.split("+").includes(sel.value));
       }
     });
-    document.body.dataset.ready = "1";
+    markReady();
   } catch (err) {
-    document.body.dataset.ready = "error";
-    document.body.dataset.error = String(err);
+    markFailed(err, "rows", "the page");
   }
 })();
 </script>
@@ -293,13 +293,8 @@ def write_layer_summary_html(
     ``document.body.dataset.ready = "1"``.
     """
     payload = _summary_payload(summary, taxonomy, thresholds) | {"title": title}
-    data = json.dumps(payload, separators=(",", ":")).replace("</", "<\\/")
-    page = _HTML.replace("@@TITLE@@", html.escape(title or "NAS layer summary")).replace("@@DATA@@", data)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(path)
+    page = _HTML.replace("@@TITLE@@", html.escape(title or "NAS layer summary")).replace("@@READY@@", READY_JS)
+    write_page(path, page.replace("@@DATA@@", inline_json(payload)))  # last: nothing is substituted inside the data
 
 
 def select_neurons(taxonomy: pd.DataFrame, per_type: int = 2) -> pd.DataFrame:

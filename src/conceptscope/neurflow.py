@@ -433,6 +433,12 @@ def _positive_int(value: Any, name: str) -> int:
     return int(value)
 
 
+def _int_in(value: Any, name: str, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
+        raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {value!r}")
+    return int(value)
+
+
 def integrated_gradients(
     forward_fn: Callable[[torch.Tensor], torch.Tensor],
     inputs: torch.Tensor,
@@ -996,10 +1002,9 @@ def core_neurons(scores: torch.Tensor, tau: int) -> torch.Tensor:
     scores = torch.as_tensor(scores)
     if scores.ndim != 1:
         raise ValueError(f"scores must be 1-D, got shape {tuple(scores.shape)}")
-    if isinstance(tau, bool) or not isinstance(tau, (int, np.integer)) or not 1 <= tau <= scores.shape[0]:
-        raise ValueError(f"tau must be an integer in [1, {scores.shape[0]}], got {tau!r}")
+    tau = _int_in(tau, "tau", 1, scores.shape[0])
     order = torch.sort(scores.abs(), descending=True, stable=True).indices
-    return order[: int(tau)]
+    return order[:tau]
 
 
 def adaptive_importance(
@@ -1089,10 +1094,8 @@ def adaptive_importance(
         raise ValueError(f"rtol must be >= 0, got {rtol!r}")
     batch_size = _positive_int(batch_size, "batch_size")
     checked = _check_concepts(maps, concepts)
-    if isinstance(tau, bool) or not isinstance(tau, (int, np.integer)) or not 1 <= tau <= maps.shape[1]:
-        raise ValueError(f"tau must be an integer in [1, {maps.shape[1]}], got {tau!r}")
-    if isinstance(max_swaps, bool) or not isinstance(max_swaps, (int, np.integer)) or not 0 <= max_swaps < tau:
-        raise ValueError(f"max_swaps must be an integer in [0, {tau - 1}], got {max_swaps!r}")
+    tau = _int_in(tau, "tau", 1, maps.shape[1])
+    max_swaps = _int_in(max_swaps, "max_swaps", 0, tau - 1)
     maps = maps.detach()
     pairs = _Pairs(checked)
     sequence = [start_steps]

@@ -32,7 +32,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -49,6 +48,8 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 from PIL import Image  # noqa: E402
+
+from .pages import READY_JS, inline_json, write_page  # noqa: E402
 
 __all__ = [
     "CIRCUIT_ANSWER_FORM",
@@ -616,12 +617,6 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serializable: {type(obj).__name__}")
 
 
-def _inline_json(obj: Any) -> str:
-    """JSON safe inside a <script> element (no ``</script>``, ``<!--``)."""
-    text = json.dumps(obj, separators=(",", ":"), allow_nan=False, ensure_ascii=False, default=_json_default)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
 def write_circuit_html(
     circuit: Mapping,
     patch_images: Mapping[Any, np.ndarray],
@@ -684,12 +679,10 @@ def write_circuit_html(
         "images": {str(p): _png_data_uri(_pixels(patch_images, p), int(thumb_px)) for p in sorted(where)},
     }
     page = _PAGE.replace("@@TITLE@@", html.escape(_title(circuit))).replace("@@CSS@@", _CSS).replace("@@JS@@", _JS)
-    page = page.replace("@@VIEW@@", _inline_json(view)).replace("@@CIRCUIT@@", _inline_json(dict(circuit)))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(path)
+    page = page.replace("@@READY@@", READY_JS)
+    page = page.replace("@@VIEW@@", inline_json(view, _json_default))
+    page = page.replace("@@CIRCUIT@@", inline_json(dict(circuit), _json_default))
+    write_page(path, page)
 
 
 _CSS = """
@@ -881,12 +874,6 @@ _JS = r"""
     if (el && el.scrollIntoView) el.scrollIntoView({block: "nearest", inline: "nearest"});
   }
 
-  function whenImagesLoaded() {
-    return Promise.all(Array.from(document.images).map((im) => (im.complete ? Promise.resolve()
-      : new Promise((res) => { im.addEventListener("load", res, {once: true});
-        im.addEventListener("error", res, {once: true}); }))));
-  }
-
   try {
     C = JSON.parse($("circuit-data").textContent);
     V = JSON.parse($("view-data").textContent);
@@ -900,16 +887,9 @@ _JS = r"""
     drawEdges();
     window.addEventListener("hashchange", fromHash);
     window.addEventListener("resize", drawEdges);
-    whenImagesLoaded().then(() => {
-      drawEdges();
-      document.body.dataset.loadedImages = String(Array.from(document.images).filter((im) => im.naturalWidth > 0)
-        .length);
-      document.body.dataset.ready = "1";
-    });
+    markReady(drawEdges);
   } catch (err) {
-    document.body.dataset.ready = "error";
-    document.body.dataset.error = String(err);
-    $("detail").innerHTML = '<p class="err">the page failed: ' + esc(err) + "</p>";
+    markFailed(err, "detail", "the page");
   }
 })();
 """
@@ -935,6 +915,7 @@ width ∝ |weight|; click a group for details</span>
 </main>
 <script type="application/json" id="circuit-data">@@CIRCUIT@@</script>
 <script type="application/json" id="view-data">@@VIEW@@</script>
+<script>@@READY@@</script>
 <script>@@JS@@</script>
 </body>
 </html>
