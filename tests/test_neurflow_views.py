@@ -207,7 +207,15 @@ def test_plot_circuit_png_and_thumbnail_table(tmp_path, circuit, patch_images, p
     assert sorted(to_hex(e.get_color()) for e in edges) == sorted(
         nv._POSITIVE if w > 0 else nv._NEGATIVE for _, _, w in drawn
     )
-    assert max(e.get_linewidth() for e in edges) == pytest.approx(nv._LW_MAX)
+    # one width scale per level (pair of layers): |w| / the level's largest drawn |w|, floored at 0.3 pt;
+    # edges are drawn lightest first
+    level_max: dict[str, float] = {}
+    for s, _, w in drawn:
+        level_max[s.split("/")[0]] = max(level_max.get(s.split("/")[0], 0.0), abs(w))
+    expected = [
+        max(nv._LW_MAX * abs(w) / level_max[s.split("/")[0]], 0.3) for s, _, w in sorted(drawn, key=lambda d: abs(d[2]))
+    ]
+    assert [e.get_linewidth() for e in edges] == pytest.approx(expected)
     texts = [t.get_text() for t in fig.texts]
     assert any(t.startswith("layer4 · group 0\n3 neurons: 5, 17, 300") for t in texts)
     if max_groups == 2:

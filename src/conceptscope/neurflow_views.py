@@ -374,7 +374,12 @@ def _figure(
         and e["weight"] != 0.0
         and abs(e["weight"]) >= min_abs_weight
     ]
-    wmax = max((abs(e["weight"]) for e in shown), default=0.0)
+    # edges are scaled per level (pair of adjacent layers): group edges sum member weights, so deeper
+    # levels with more members reach larger |W| and one circuit-wide scale would hide the upper levels
+    wmax: dict[str, float] = {}
+    for e in shown:
+        level = g.nodes[e["source"]]["layer"]
+        wmax[level] = max(wmax.get(level, 0.0), abs(e["weight"]))
     heads = []
     for li, layer in enumerate(g.layers):
         n_kept, n_all = len(kept[layer]), len(g.by_layer[layer])
@@ -383,7 +388,10 @@ def _figure(
             head += f" · the {n_kept} of largest total |edge weight| shown (cap {max_groups_per_layer})"
         heads.append(head)
     notes = [
-        f"edges: blue positive, red negative; width and opacity ∝ |weight| / max |weight| (max {wmax:.3g})",
+        "edges: blue positive, red negative; width and opacity ∝ |weight| / max |weight| between the same two "
+        "layers (max "
+        + ", ".join(f"{a}→{b} {wmax[a]:.3g}" for a, b in zip(g.layers, g.layers[1:], strict=False) if a in wmax)
+        + ")",
         f"{len(shown)} of {len(g.edges)} edges drawn",
     ]
     if min_abs_weight > 0:
@@ -502,7 +510,7 @@ def _figure(
                 )
 
     for e in sorted(shown, key=lambda e: abs(e["weight"])):  # heaviest on top
-        r = abs(e["weight"]) / wmax
+        r = abs(e["weight"]) / wmax[g.nodes[e["source"]]["layer"]]
         xs, _, ys = anchors[e["source"]]
         xt, yt, _ = anchors[e["target"]]
         fig.add_artist(
@@ -570,9 +578,10 @@ def plot_circuit(
     down. Each group block is captioned with its layer, group index, number of
     neurons and first neuron indices. Edges are straight lines from the bottom
     of the upper block to the top of the lower block; line width and opacity
-    are proportional to |weight| / max |weight| over the drawn edges (with a
-    small floor so that light edges stay visible); positive weights are blue,
-    negative red.
+    are proportional to |weight| / max |weight| over the drawn edges between
+    the same two layers (group edges sum member weights, so one scale for the
+    whole circuit would make the upper levels vanish; a small floor keeps
+    light edges visible); positive weights are blue, negative red.
 
     Raises
     ------
@@ -652,7 +661,7 @@ def write_circuit_html(
     page draws the layers as rows of group cards (``<div class="group"
     data-node="<id>">``), logit at the top, and every edge as an SVG ``<path
     class="edge">`` from the upper card to the lower one, width by |weight| /
-    max |weight|, blue for positive and red for negative weights. Clicking a
+    max |weight| between the same two layers, blue for positive and red for negative weights. Clicking a
     card (or following ``#node=<id>``) highlights it, its neighbours and its
     edges and fills ``<aside id="detail">`` with its layer, group, neurons,
     n_patches, carried top patches (image, sample id, scale, box) and its
@@ -795,7 +804,8 @@ _JS = r"""
       const x1 = a.left + a.width / 2 - o.left, y1 = a.bottom - o.top;
       const x2 = b.left + b.width / 2 - o.left, y2 = b.top - o.top;
       const my = (y1 + y2) / 2;
-      const r = maxW > 0 ? Math.abs(e.weight) / maxW : 0;
+      const m = maxW.get(nodes.get(String(e.source)).layer) || 0;
+      const r = m > 0 ? Math.abs(e.weight) / m : 0;
       const p = document.createElementNS(svg.namespaceURI, "path");
       p.setAttribute("class", "edge");
       p.setAttribute("d", "M" + x1 + "," + y1 + " C" + x1 + "," + my + " " + x2 + "," + my + " " + x2 + "," + y2);
@@ -878,7 +888,11 @@ _JS = r"""
     C = JSON.parse($("circuit-data").textContent);
     V = JSON.parse($("view-data").textContent);
     nodes = new Map(C.nodes.map((n) => [String(n.id), n]));
-    maxW = Math.max(0, ...C.edges.map((e) => Math.abs(e.weight)));
+    maxW = new Map();  // per source layer: each level of edges has its own scale
+    for (const e of C.edges) {
+      const layer = nodes.get(String(e.source)).layer;
+      maxW.set(layer, Math.max(maxW.get(layer) || 0, Math.abs(e.weight)));
+    }
     document.title = V.title;
     $("summary").textContent = C.layers.length + " layers · " + C.nodes.length + " groups · " + C.edges.length
       + " edges";
