@@ -18,8 +18,9 @@ used captum's default), run one after the other in this process after an
 untimed warm-up forward pass, and are timed from the patches to the core sets:
 
 - ours: one forward pass over all patches (``--forward-batch`` 64 per pass,
-  forward hooks) recording the spatial means of ``layer3``, ``layer4`` and
-  ``fc`` (the cache, which gives every concept); per level the l-1 maps
+  :func:`conceptscope.neurflow_circuit.concept_means`, as the pipeline) recording
+  the spatial means of ``layer3``, ``layer4`` and ``fc`` (the cache, which
+  gives every concept); per level the l-1 maps
   recomputed (:meth:`conceptscope.neurflow.BlockChain.prefix`) only for the
   union of the level's concept patches; :func:`conceptscope.neurflow.importance`
   on :meth:`~conceptscope.neurflow.BlockChain.between` with ``--batch-size``
@@ -57,6 +58,7 @@ from captum.attr import IntegratedGradients
 
 from conceptscope import data, models
 from conceptscope import neurflow as nf
+from conceptscope import neurflow_circuit as nc
 
 LAYERS = ("layer3", "layer4", "fc")
 
@@ -102,29 +104,13 @@ def cores(scores: dict[int, torch.Tensor], tau: int) -> dict[int, list[int]]:
     return {a: sorted(nf.core_neurons(v.sum(0), tau).tolist()) for a, v in scores.items()}
 
 
-def cache_means(model: torch.nn.Module, patches: torch.Tensor, batch: int) -> dict[str, np.ndarray]:
-    """One forward pass over all patches, recording the spatial means of every probed block (the cache)."""
-    modules = dict(model.named_modules())
-    means: dict[str, list[torch.Tensor]] = {name: [] for name in LAYERS}
-    hooks = [
-        modules[name].register_forward_hook(lambda m, i, o, name=name: means[name].append(nf.spatial_mean(o)))
-        for name in LAYERS
-    ]
-    with torch.inference_mode():
-        for start in range(0, len(patches), batch):
-            model(patches[start : start + batch])
-    for h in hooks:
-        h.remove()
-    return {name: torch.cat(v).numpy() for name, v in means.items()}
-
-
 def ours(
     model: torch.nn.Module, chain: nf.BlockChain, patches: torch.Tensor, c: int, args: argparse.Namespace
 ) -> tuple[dict, dict, dict[str, float]]:
     """Our pipeline: the cache pass, then per level maps for the concept union and shared IG."""
     times = {}
     t0 = time.perf_counter()
-    means = cache_means(model, patches, args.forward_batch)
+    means = nc.concept_means(model, patches, LAYERS, batch_size=args.forward_batch)
     times["cache"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

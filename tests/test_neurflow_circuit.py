@@ -87,6 +87,14 @@ def test_adaptive_steps_in_the_circuit_follow_adaptive_importance(tiny):
     assert lv["evaluations"] < len({p for a in lv["targets"] for p in lv["concepts"][a]}) * 16
 
 
+def test_forward_rows_count_each_distinct_patch_and_step_once(tiny):
+    _, _, res = tiny
+    for lv in res.levels:
+        distinct = {p for a in lv["targets"] for p in lv["concepts"][a]}
+        assert lv["evaluations"] == len(distinct) * SETTINGS["n_steps"]
+        assert len(distinct) < sum(len(lv["concepts"][a]) for a in lv["targets"]) or len(lv["targets"]) == 1
+
+
 def test_edge_weights_of_each_semantic_group_sum_to_one(tiny):
     _, _, res = tiny
     for layer in LAYERS[:-1]:

@@ -407,9 +407,7 @@ def _quadrature(method: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
-        raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
-    n = int(n_steps)
+    n = _positive_int(n_steps, "n_steps")
     k = np.arange(1, n + 1, dtype=np.float64)
     if method == "riemann_right":
         return k / n, np.full(n, 1.0 / n)
@@ -433,7 +431,7 @@ def _positive_int(value: Any, name: str) -> int:
     return int(value)
 
 
-def _int_in(value: Any, name: str, lo: int, hi: int) -> int:
+def _int_in(value: Any, name: str, lo: int, hi: float) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
         raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {value!r}")
     return int(value)
@@ -485,8 +483,7 @@ def integrated_gradients(
     batch_size = _positive_int(batch_size, "batch_size")
     if not isinstance(inputs, torch.Tensor) or inputs.ndim < 1:
         raise ValueError(f"inputs must be a tensor of shape (n, ...), got {getattr(inputs, 'shape', inputs)!r}")
-    if isinstance(target, bool) or not isinstance(target, (int, np.integer)) or target < 0:
-        raise ValueError(f"target must be a non-negative integer, got {target!r}")
+    target = _int_in(target, "target", 0, math.inf)
     x = inputs.detach()
     base = torch.zeros_like(x) if baselines is None else torch.as_tensor(baselines, dtype=x.dtype, device=x.device)
     base = base.expand_as(x)
@@ -502,9 +499,9 @@ def integrated_gradients(
             ex, node = rows // steps, rows % steps
             point = (base[ex] + a[node].view(shape) * diff[ex]).requires_grad_(True)
             out = spatial_mean(forward_fn(point))
-            if int(target) >= out.shape[1]:
+            if target >= out.shape[1]:
                 raise ValueError(f"target {target!r} out of range for an output with {out.shape[1]} channels")
-            (grad,) = torch.autograd.grad((out[:, int(target)] * w[node]).sum(), point, allow_unused=True)
+            (grad,) = torch.autograd.grad((out[:, target] * w[node]).sum(), point, allow_unused=True)
             if grad is not None:
                 total.index_add_(0, ex, grad.to(torch.float64))
     return (diff.to(torch.float64) * total).to(x.dtype)
@@ -1185,10 +1182,8 @@ def class_patches(predictions: np.ndarray, class_index: int, max_images: int | N
     predictions = np.asarray(predictions)
     if predictions.ndim != 1:
         raise ValueError(f"predictions must be 1-D, got shape {predictions.shape}")
-    if max_images is not None and (isinstance(max_images, bool) or max_images < 1):
-        raise ValueError(f"max_images must be None or a positive integer, got {max_images!r}")
     pos = np.flatnonzero(predictions == class_index).astype(np.int64)
-    return pos if max_images is None else pos[: int(max_images)]
+    return pos if max_images is None else pos[: _positive_int(max_images, "max_images")]
 
 
 def top_k_patches(means: np.ndarray, unit: int, k: int) -> np.ndarray:
@@ -1211,9 +1206,7 @@ def top_k_patches(means: np.ndarray, unit: int, k: int) -> np.ndarray:
     means = np.asarray(means)
     if means.ndim != 2:
         raise ValueError(f"means must be 2-D (n_patches, n_units), got shape {means.shape}")
-    if isinstance(unit, bool) or not isinstance(unit, (int, np.integer)) or not 0 <= unit < means.shape[1]:
-        raise ValueError(f"unit must be an integer in [0, {means.shape[1]}), got {unit!r}")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= means.shape[0]:
-        raise ValueError(f"k must be an integer in [1, {means.shape[0]}], got {k!r}")
+    unit = _int_in(unit, "unit", 0, means.shape[1] - 1)
+    k = _int_in(k, "k", 1, means.shape[0])
     order = np.argsort(-means[:, unit].astype(np.float64), kind="stable")
-    return order[: int(k)].astype(np.int64)
+    return order[:k].astype(np.int64)

@@ -173,7 +173,7 @@ def _level_importance(
         batch_size=int(s["batch_size"]),
         progress=progress,
     )
-    return attr, sum(len(v) for v in rows.values()) * int(s["n_steps"])
+    return attr, union.size * int(s["n_steps"])  # each distinct patch and node is evaluated once
 
 
 def _group_nodes(
