@@ -1,32 +1,43 @@
-"""Glue shared by the workflow: config checks, logging for scripts, provenance.
+"""Config checks at parse time, after the JSON schema validation.
 
-:func:`check_config` runs when Snakemake parses the workflow, after the JSON
-schema validation: it checks what a schema cannot (that a model's data set
-exists, that every probed layer is a module of the model, that data folders
-are present) so that a bad config fails before any job starts.
+:func:`check_config` runs when Snakemake parses the workflow: it checks what a
+schema cannot (that a model's data set exists, that every probed layer is a
+module of the model, that data folders are present) and then builds every
+paper's settings object from its section (:mod:`conceptscope.settings`), which
+checks its own values and its references to models, splits and layers. A bad
+config fails before any job starts, with every problem listed.
 """
 
 from __future__ import annotations
 
-import logging
-import platform
-import sys
+import importlib
 from collections.abc import Mapping
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from . import __version__
 from .data import DATASET_KINDS, split_names
+from .settings import ConfigError, Section
 
-__all__ = ["canonical", "check_config", "configure_logging", "provenance", "set_threads"]
+__all__ = ["SECTIONS", "ConfigError", "canonical", "check_config", "layer_shapes", "section_settings"]
 
 _NEEDS_ROOT = set(DATASET_KINDS) - {"digits"}
 
+# config section -> the settings class of the paper that owns it (imported when needed)
+SECTIONS = {
+    "naps": "conceptscope.naps.settings:NapSettings",
+    "nmf": "conceptscope.nmf.settings:NmfSettings",
+    "nas": "conceptscope.nas.settings:NasSettings",
+    "neurflow": "conceptscope.neurflow.settings:NeurFlowSettings",
+}
 
-class ConfigError(ValueError):
-    """The configuration is valid against the schema but inconsistent."""
+
+def section_settings(key: str) -> type[Section]:
+    """The settings class of config section ``key`` (one of :data:`SECTIONS`)."""
+    module, name = SECTIONS[key].split(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def check_config(config: Mapping[str, Any], *, check_data: bool = True) -> None:
@@ -69,144 +80,51 @@ def check_config(config: Mapping[str, Any], *, check_data: bool = True) -> None:
             resolve_layers(model, m["layers"], model_name=f"{key}.layers: {m['spec']}")
         except ValueError as err:
             problems.append(str(err))
-    problems += _check_naps(config)
-    problems += _check_nmf(config)
-    problems += _check_nas(config)
-    problems += _check_neurflow(config)
+    if not problems:  # the sections refer to models and layers: check those first
+        for key in SECTIONS:
+            try:
+                problems += section_settings(key).from_config(config.get(key)).check(config)
+            except ConfigError as err:
+                problems.append(str(err))
     if problems:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
 
 
-def _check_naps(config: Mapping[str, Any]) -> list[str]:
-    """Cross-field checks of the ``naps`` section."""
-    naps = config.get("naps") or {}
-    models = config.get("models", {})
-    problems = []
+def layer_shapes(config: Mapping[str, Any], model_id: str) -> dict[str, tuple[int, ...]]:
+    """Output shape (without the batch axis) of every probed layer of ``models.<model_id>``.
 
-    def known(key: str, model: str, split: str | None = None, layer: str | None = None) -> bool:
-        if model not in models:
-            problems.append(f"{key}: {model!r} is not a key of models ({', '.join(models)})")
-            return False
-        if split is not None and split not in models[model]["splits"]:
-            problems.append(f"{key}: split {split!r} is not cached for {model} (add it to models.{model}.splits)")
-        if layer is not None and layer not in models[model]["layers"]:
-            problems.append(f"{key}: layer {layer!r} is not probed in {model} (models.{model}.layers)")
-        return True
-
-    splits = naps.get("model_splits") or {}
-    for m in splits:
-        if m not in naps.get("models", []):
-            problems.append(f"naps.model_splits: {m!r} is not in naps.models")
-    for m in naps.get("models", []):
-        known("naps.models", m, splits.get(m, naps.get("split", "test")))
-    size = naps.get("input_size") or {}
-    for m in size.get("models", []):
-        for split in size.get("splits", []):
-            known("naps.input_size.models", m, split)
-    if naps.get("models") and naps.get("gallery_method", "max") not in naps.get("methods", []):
-        problems.append(f"naps.gallery_method: {naps.get('gallery_method')!r} is not in naps.methods")
-    for m, layer in (naps.get("fig7_layers") or {}).items():
-        if m not in naps.get("models", []):
-            problems.append(f"naps.fig7_layers: {m!r} is not in naps.models")
-        else:
-            known("naps.fig7_layers", m, layer=layer)
-    for i, (ma, la, mb, lb) in enumerate(naps.get("compare") or []):
-        key = f"naps.compare[{i}]"
-        for m, layer in ((ma, la), (mb, lb)):
-            if m not in naps.get("models", []):
-                problems.append(f"{key}: {m!r} is not in naps.models")
-            else:
-                known(key, m, layer=layer)
-        if ma in models and mb in models and models[ma]["dataset"] != models[mb]["dataset"]:
-            problems.append(f"{key}: {ma} and {mb} run on different data sets; Fig. 14 compares the same images")
-        if splits.get(ma, naps.get("split", "test")) != splits.get(mb, naps.get("split", "test")):
-            problems.append(f"{key}: {ma} and {mb} use different NAP splits (naps.model_splits)")
-    for m, ref in (naps.get("reference") or {}).items():
-        if m not in naps.get("models", []):
-            problems.append(f"naps.reference: {m!r} is not in naps.models")
-            continue
-        for layer in ref["layers"]:
-            known(f"naps.reference.{m}.layers", m, layer=layer)
-    return problems
+    One forward pass of a single input on the ``meta`` device: no memory, no
+    weights, no download. The model is built with the data set's channels and
+    10 classes (only the logit layer's width depends on the class count).
+    """
+    m = config["models"][model_id]
+    ds = config["datasets"][m["dataset"]]
+    size = tuple(m["input_size"]) if m.get("input_size") else None
+    return dict(_layer_shapes(m["spec"], tuple(m["layers"]), ds.get("channels", 3), size))
 
 
-def _check_nmf(config: Mapping[str, Any]) -> list[str]:
-    """Cross-field checks of the ``nmf`` section."""
-    nmf = config.get("nmf") or {}
-    models = config.get("models", {})
-    problems = []
-    for m in nmf.get("models", []):
-        if m not in models:
-            problems.append(f"nmf.models: {m!r} is not a key of models ({', '.join(models)})")
-        elif nmf.get("split", "test") not in models[m]["splits"]:
-            problems.append(f"nmf.models: split {nmf.get('split', 'test')!r} is not cached for {m} (models.{m}.splits)")
-    for key in ("layers", "eigen_k"):
-        for m, value in (nmf.get(key) or {}).items():
-            if m not in nmf.get("models", []):
-                problems.append(f"nmf.{key}: {m!r} is not in nmf.models")
-            elif key == "layers":
-                absent = [layer for layer in value if layer not in models[m]["layers"]]
-                if absent:
-                    problems.append(f"nmf.layers.{m}: {absent} are not probed in {m} (models.{m}.layers)")
-    return problems
+@lru_cache(maxsize=32)
+def _layer_shapes(
+    spec: str, layers: tuple[str, ...], in_channels: int, input_size: tuple[int, int] | None
+) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    from .activations import resolve_layers
+    from .models import build_model
 
-
-def _check_nas(config: Mapping[str, Any]) -> list[str]:
-    """Cross-field checks of the ``nas`` section."""
-    nas = config.get("nas") or {}
-    models = config.get("models", {})
-    problems = []
-    for m in nas.get("model_splits") or {}:
-        if m not in nas.get("models", []):
-            problems.append(f"nas.model_splits: {m!r} is not in nas.models")
-    for m in nas.get("models", []):
-        split = (nas.get("model_splits") or {}).get(m, nas.get("split", "test"))
-        if m not in models:
-            problems.append(f"nas.models: {m!r} is not a key of models ({', '.join(models)})")
-        elif split not in models[m]["splits"]:
-            problems.append(f"nas.models: split {split!r} is not cached for {m}; add it to models.{m}.splits")
-    for m, layers in (nas.get("layers") or {}).items():
-        if m not in nas.get("models", []):
-            problems.append(f"nas.layers: {m!r} is not in nas.models")
-        else:
-            absent = [layer for layer in layers if layer not in models[m]["layers"]]
-            if absent:
-                problems.append(f"nas.layers.{m}: {absent} are not probed in {m} (models.{m}.layers)")
-    t1, t2 = nas.get("width_thresholds", [4, 12])
-    if not t1 < t2:
-        problems.append(f"nas.width_thresholds: need t1 < t2, got {[t1, t2]}")
-    return problems
-
-
-def _check_neurflow(config: Mapping[str, Any]) -> list[str]:
-    """Cross-field checks of the ``neurflow`` section."""
-    nf = config.get("neurflow") or {}
-    models = config.get("models", {})
-    chosen = nf.get("models", [])
-    problems = []
-    for key in ("model_splits", "layers"):
-        for m in nf.get(key) or {}:
-            if m not in chosen:
-                problems.append(f"neurflow.{key}: {m!r} is not in neurflow.models")
-    for m in chosen:
-        if m not in models:
-            problems.append(f"neurflow.models: {m!r} is not a key of models ({', '.join(models)})")
-            continue
-        split = (nf.get("model_splits") or {}).get(m, nf.get("split", "test"))
-        if split not in models[m]["splits"]:
-            problems.append(f"neurflow.models: split {split!r} is not cached for {m}; add it to models.{m}.splits")
-        layers = (nf.get("layers") or {}).get(m, models[m]["layers"][::-1])
-        absent = [layer for layer in layers if layer not in models[m]["layers"]]
-        if absent:
-            problems.append(f"neurflow.layers.{m}: {absent} are not probed in {m} (models.{m}.layers)")
-    for key in ("semantic_k", "group_k"):
-        lo, hi = nf.get(key, [2, 5])
-        if lo > hi:
-            problems.append(f"neurflow.{key}: need min <= max, got {[lo, hi]}")
-    swaps, tau = nf.get("adaptive_max_swaps", 1), nf.get("tau", 16)
-    if nf.get("ig_steps") == "adaptive" and swaps >= tau:
-        problems.append(f"neurflow.adaptive_max_swaps: must be < tau ({tau}), got {swaps}")
-    return problems
+    with torch.device("meta"):
+        model, inp = build_model(spec, n_classes=10, in_channels=in_channels, pretrained=False, input_size=input_size)
+    model.eval()
+    shapes: dict[str, tuple[int, ...]] = {}
+    handles = [
+        module.register_forward_hook(lambda _m, _i, out, name=name: shapes.__setitem__(name, tuple(out.shape[1:])))
+        for name, module in resolve_layers(model, layers).items()
+    ]
+    try:
+        with torch.no_grad():
+            model(torch.empty(1, inp.channels, *inp.size, device="meta"))
+    finally:
+        for h in handles:
+            h.remove()
+    return tuple((name, shapes[name]) for name in layers)
 
 
 def canonical(obj: Any) -> Any:
@@ -221,36 +139,3 @@ def canonical(obj: Any) -> Any:
     if isinstance(obj, list | tuple):
         return [canonical(v) for v in obj]
     return obj
-
-
-def configure_logging(log_path: str | Path | None) -> logging.Logger:
-    """Log to ``log_path`` (and stderr); uncaught exceptions land in the log too."""
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
-    if log_path:
-        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(log_path, mode="w"))
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", handlers=handlers, force=True
-    )
-    log = logging.getLogger("conceptscope")
-
-    def excepthook(kind, value, tb):
-        log.error("uncaught exception", exc_info=(kind, value, tb))
-
-    sys.excepthook = excepthook
-    return log
-
-
-def set_threads(threads: int) -> None:
-    """Use the threads Snakemake granted the job for torch's CPU kernels."""
-    torch.set_num_threads(max(1, int(threads)))
-
-
-def provenance(**fields: Any) -> dict[str, Any]:
-    """Effective parameters plus library, torch and host versions, for sidecars."""
-    return {
-        "conceptscope": __version__,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        **fields,
-    }

@@ -24,8 +24,7 @@ for _model in MODELS:
             gpu=config["gpus_per_job"],
         params:
             model_id=_model,
-            dataset=DATASETS[MODELS[_model]["dataset"]],
-            dataset_id=MODELS[_model]["dataset"],
+            dataset=dataset_param(_model),
             layers=MODELS[_model]["layers"],
             full_maps=lambda w, m=_model: full_maps(m, w.split),
             batch_size=MODELS[_model]["batch_size"],

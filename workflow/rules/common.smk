@@ -43,6 +43,19 @@ wildcard_constraints:
     cls=r"\d+",
 
 
+def dataset_param(model=None, dataset=None):
+    """A rule's `dataset` param: the data set's id and config section (of a model, or by id)."""
+    ds = dataset or MODELS[model]["dataset"]
+    return {"id": ds, "config": DATASETS[ds]}
+
+
+def get_dataset(wildcards):
+    """`dataset` param of a rule with a {model} or {dataset} wildcard."""
+    if "model" in wildcards.keys():
+        return dataset_param(wildcards.model)
+    return dataset_param(dataset=wildcards.dataset)
+
+
 def model_splits(model):
     """Splits read by train_model for a model (its training split if it trains, its eval split)."""
     train = MODELS[model]["train"]
@@ -86,48 +99,7 @@ def full_maps(model, split):
     ]
 
 
-def nmf_layers(model):
-    """Layers of the coupled NMF, in depth order: configured, else all probed but the last (logits)."""
-    return NMF["layers"].get(model, MODELS[model]["layers"][:-1])
-
-
-def nmf_caches(model):
-    return [
-        f"results/activations/{model}/{NMF['split']}/{l}.h5" for l in nmf_layers(model)
-    ]
-
-
-def nmf_settings():
-    keys = (
-        "n_components",
-        "max_iter",
-        "tol",
-        "lam_p",
-        "lam_o",
-        "lam_f",
-        "dtype",
-        "init",
-    )
-    return {k: NMF[k] for k in keys}
-
-
-def nmf_targets():
-    if not NMF["models"]:
-        return []
-    out = ["results/reproduction/nmf_claims.csv"]
-    for m in NMF["models"]:
-        out += [
-            f"results/figures/nmf/fig2_{m}_similarity.png",
-            f"results/figures/nmf/fig3_{m}_eigen.png",
-            f"results/figures/nmf/table1_{m}_factors.png",
-            f"results/figures/nmf/fig4_{m}_masks_neighbours.png",
-            f"results/figures/nmf/fig5_{m}_accuracy_impurity.png",
-        ]
-        if NMF["tcav"]["factors"]:
-            out.append(f"results/figures/nmf/fig6_{m}_tcav.png")
-        if NMF["lam_group"] > 0:
-            out.append(f"results/figures/nmf/table2_{m}_group_sparse.csv")
-    return out
+# -- NAPs ----------------------------------------------------------------------
 
 
 def nap_split(model):
@@ -210,6 +182,56 @@ def compare_names(i):
     return [f"{ma} {la}", f"{mb} {lb}"]
 
 
+# -- coupled NMF ---------------------------------------------------------------
+
+
+def nmf_layers(model):
+    """Layers of the coupled NMF, in depth order: configured, else all probed but the last (logits)."""
+    return NMF["layers"].get(model, MODELS[model]["layers"][:-1])
+
+
+def nmf_caches(model):
+    return [
+        f"results/activations/{model}/{NMF['split']}/{l}.h5" for l in nmf_layers(model)
+    ]
+
+
+def nmf_settings():
+    keys = (
+        "n_components",
+        "max_iter",
+        "tol",
+        "lam_p",
+        "lam_o",
+        "lam_f",
+        "dtype",
+        "init",
+    )
+    return {k: NMF[k] for k in keys}
+
+
+def nmf_targets():
+    if not NMF["models"]:
+        return []
+    out = ["results/reproduction/nmf_claims.csv"]
+    for m in NMF["models"]:
+        out += [
+            f"results/figures/nmf/fig2_{m}_similarity.png",
+            f"results/figures/nmf/fig3_{m}_eigen.png",
+            f"results/figures/nmf/table1_{m}_factors.png",
+            f"results/figures/nmf/fig4_{m}_masks_neighbours.png",
+            f"results/figures/nmf/fig5_{m}_accuracy_impurity.png",
+        ]
+        if NMF["tcav"]["factors"]:
+            out.append(f"results/figures/nmf/fig6_{m}_tcav.png")
+        if NMF["lam_group"] > 0:
+            out.append(f"results/figures/nmf/table2_{m}_group_sparse.csv")
+    return out
+
+
+# -- NAS -----------------------------------------------------------------------
+
+
 def nas_layers(model):
     """Layers NAS summarizes: configured, else every probed layer."""
     return NAS["layers"].get(model, MODELS[model]["layers"])
@@ -249,6 +271,9 @@ def nas_targets():
                 f"results/figures/nas/fig3-2_{m}_{layer}_neurons",
             ]
     return out
+
+
+# -- NeurFlow ------------------------------------------------------------------
 
 
 def neurflow_split(model):
@@ -309,6 +334,9 @@ def neurflow_targets():
                 f"results/figures/neurflow/fig9_{m}_class{c}_masking.png",
             ]
     return out
+
+
+# -- claims and final targets --------------------------------------------------
 
 
 def get_claim_rows():

@@ -6,7 +6,6 @@ rule prepare_split:
     conda:
         "../envs/conceptscope.yaml"
     params:
-        dataset=lambda w: DATASETS[w.dataset],
-        dataset_id=lambda w: w.dataset,
+        dataset=get_dataset,
     script:
         "../scripts/prepare_split.py"

@@ -16,8 +16,7 @@ rule train_model:
     params:
         model_id=lambda w: w.model,
         spec=lambda w: MODELS[w.model]["spec"],
-        dataset=lambda w: DATASETS[MODELS[w.model]["dataset"]],
-        dataset_id=lambda w: MODELS[w.model]["dataset"],
+        dataset=get_dataset,
         pretrained=lambda w: MODELS[w.model]["pretrained"],
         input_size=lambda w: MODELS[w.model]["input_size"],
         train=lambda w: MODELS[w.model]["train"],

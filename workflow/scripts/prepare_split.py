@@ -1,13 +1,8 @@
 """Rule prepare_split: writes results/data/{dataset}/{split}.csv, the split's manifest."""
 
 from conceptscope import jobs
-from conceptscope.workflow import configure_logging
-
-
-def main(smk) -> None:
-    configure_logging(smk.log[0])
-    jobs.prepare_split(smk.params.dataset, smk.params.dataset_id, smk.wildcards.split, smk.output[0])
-
+from conceptscope.runtime import run_job
 
 if __name__ == "__main__":
-    main(snakemake)  # noqa: F821 - injected by Snakemake's script directive
+    smk = snakemake  # noqa: F821 - injected by Snakemake's script directive
+    run_job(smk, jobs.prepare_split, dataset=smk.params.dataset, split=smk.wildcards.split, manifest=smk.output[0])
