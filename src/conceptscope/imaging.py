@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import base64
 import io
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-__all__ = ["display_image", "png_data_uri", "to_pil"]
+if TYPE_CHECKING:
+    from .data import ImageSet
+
+__all__ = ["display_image", "iter_images", "load_images", "png_data_uri", "to_pil"]
+
+_CHUNK = 256  # images loaded per call when many are needed
 
 
 def display_image(img: Any, *, rescale: bool = False) -> tuple[np.ndarray, str | None]:
@@ -70,3 +76,23 @@ def png_data_uri(img: Any, thumb_px: int, *, rescale: bool = False) -> str:
     buf = io.BytesIO()
     im.save(buf, format="PNG", optimize=True)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def iter_images(images: ImageSet, positions: Sequence[int] | np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """``(position, image (C, H, W) float in [0, 1])`` for each distinct position, sorted, loaded in chunks.
+
+    Images of differing sizes (image folders) are loaded one by one.
+    """
+    pos = np.unique(np.asarray(positions, dtype=np.int64))
+    for start in range(0, pos.size, _CHUNK):
+        chunk = pos[start : start + _CHUNK]
+        try:
+            batch = [np.asarray(x) for x in images.images(chunk).numpy()]
+        except (ValueError, RuntimeError):
+            batch = [images.images(chunk[i : i + 1]).numpy()[0] for i in range(chunk.size)]
+        yield from zip((int(p) for p in chunk), batch, strict=True)
+
+
+def load_images(images: ImageSet, positions: Sequence[int] | np.ndarray) -> dict[int, np.ndarray]:
+    """Position -> image (C, H, W) in [0, 1] for the distinct ``positions`` (see :func:`iter_images`)."""
+    return dict(iter_images(images, positions))
