@@ -18,7 +18,7 @@ used captum's default), run one after the other in this process after an
 untimed warm-up forward pass, and are timed from the patches to the core sets:
 
 - ours: one forward pass over all patches (``--forward-batch`` 64 per pass,
-  :func:`conceptscope.neurflow_circuit.concept_means`, as the pipeline) recording
+  :func:`conceptscope.neurflow.concept_means`, as the pipeline) recording
   the spatial means of ``layer3``, ``layer4`` and ``fc`` (the cache, which
   gives every concept); per level the l-1 maps
   recomputed (:meth:`conceptscope.neurflow.BlockChain.prefix`) only for the
@@ -58,7 +58,6 @@ from captum.attr import IntegratedGradients
 
 from conceptscope import data, models
 from conceptscope import neurflow as nf
-from conceptscope import neurflow_circuit as nc
 
 LAYERS = ("layer3", "layer4", "fc")
 
@@ -110,7 +109,7 @@ def ours(
     """Our pipeline: the cache pass, then per level maps for the concept union and shared IG."""
     times = {}
     t0 = time.perf_counter()
-    means = nc.concept_means(model, patches, LAYERS, batch_size=args.forward_batch)
+    means = nf.concept_means(model, patches, LAYERS, batch_size=args.forward_batch)
     times["cache"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

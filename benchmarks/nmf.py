@@ -28,6 +28,8 @@ import time
 import torch
 
 from conceptscope import nmf
+from conceptscope.nmf.init import _x_times
+from conceptscope.nmf.settings import NmfSettings
 
 PIXEL_ROWS = (1024, 1024, 1024)
 ACTIVATION_ROWS = (16384, 8192, 512)
@@ -50,7 +52,7 @@ def product_floor(mats: list[torch.Tensor], d: int, iters: int, *, seed: int = 1
     """Seconds of ``iters`` sweeps' matrix products on factors of the solver's shapes.
 
     The products are computed as the solver computes them (F kept transposed, Ft = F^T (N, d);
-    X F^T = ``nmf._x_times(X, Ft)``, the row-blocked product; (W^T X)^T = X^T W accumulated).
+    X F^T = ``_x_times(X, Ft)`` (:mod:`conceptscope.nmf.init`), the row-blocked product; (W^T X)^T = X^T W accumulated).
     """
     g = torch.Generator().manual_seed(seed)
     n = mats[0].shape[1]
@@ -62,7 +64,7 @@ def product_floor(mats: list[torch.Tensor], d: int, iters: int, *, seed: int = 1
         numT = torch.zeros(n, d)
         S = torch.zeros(d, d)
         for X, W in zip(mats, Ws, strict=True):
-            B = nmf._x_times(X, Ft)  # X F^T
+            B = _x_times(X, Ft)  # X F^T
             WG = W @ G  # W (F F^T)
             numT.addmm_(X.T, W)  # sum W^T X, transposed
             S.addmm_(W.T, W)  # sum W^T W
@@ -74,8 +76,8 @@ def product_floor(mats: list[torch.Tensor], d: int, iters: int, *, seed: int = 1
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10000, help="examples (columns)")
-    parser.add_argument("--iters", type=int, default=50, help="sweeps")
-    parser.add_argument("--components", type=int, default=20, help="d")
+    parser.add_argument("--iters", type=int, default=NmfSettings.max_iter, help="sweeps")
+    parser.add_argument("--components", type=int, default=NmfSettings.n_components, help="d")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()

@@ -7,7 +7,7 @@ from importlib import resources
 import pandas as pd
 import pytest
 
-from conceptscope import claims
+from conceptscope.naps import claims
 
 AGGREGATION = {
     "NoAggregation": "none",

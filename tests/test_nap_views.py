@@ -15,7 +15,7 @@ from PIL import Image
 from sklearn.datasets import make_blobs
 
 from conceptscope import data, naps
-from conceptscope import nap_views as nv
+from conceptscope.naps import views as nv
 
 N = 120
 
@@ -200,7 +200,7 @@ def test_misaligned_result_is_refused(tmp_path, digits, results):
 def browser(tmp_path_factory, digits, results):
     res = {("fc1", "max"): results["fc1"], ("fc2", "max"): results["fc2"], ("fc1", "mean"): results["fc1_mean"]}
     path = tmp_path_factory.mktemp("browser") / "naps.html"
-    nv.write_browser(path, "toy-model", res, digits, per_nap=12, thumb_px=40)
+    naps.write_browser(path, "toy-model", res, digits, per_nap=12, thumb_px=40)
     text = path.read_text(encoding="utf-8")
     blob = re.search(r'<script type="application/json" id="nap-data">(.*?)</script>', text, re.S).group(1)
     return path, text, json.loads(blob), res

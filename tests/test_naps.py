@@ -1,4 +1,4 @@
-"""NAPs (conceptscope.naps) against independent computations: hdbscan called directly, scipy, numpy."""
+"""NAPs (conceptscope.naps.core) against independent computations: hdbscan called directly, scipy, numpy."""
 
 from __future__ import annotations
 
@@ -193,7 +193,7 @@ def test_save_load_round_trip(nap_result, tmp_path):
     path = tmp_path / "naps.h5"
     naps.save_result(res, path)
     back = naps.load_result(path)
-    for name in naps._ARRAYS:
+    for name in naps.core._ARRAYS:
         np.testing.assert_array_equal(getattr(back, name), getattr(res, name), err_msg=name)
         assert getattr(back, name).dtype == np.asarray(getattr(res, name)).dtype, name
     assert back.meta == {**res.meta, "format_version": naps.FORMAT_VERSION}
@@ -350,7 +350,8 @@ def test_input_size_study_clusters_nested_prefixes(tmp_path):
     """jobs.nap_input_sizes: the count for N equals NAPs of the first N cached rows, computed directly."""
     import pandas as pd
 
-    from conceptscope import activations, data, jobs, models
+    from conceptscope import activations, data, models
+    from conceptscope.naps import jobs
 
     images = data.load_split({"kind": "digits", "subset": {"test": {"first_n": 90}}}, "test", key="datasets.digits")
     with torch.random.fork_rng():
@@ -362,10 +363,11 @@ def test_input_size_study_clusters_nested_prefixes(tmp_path):
     jobs.nap_input_sizes(
         cache=cache,
         csv=csv,
-        sizes=[90, 30, 60],
-        method="max",
-        normalization="paper",
-        max_precomputed=1000,
+        settings={
+            "input_size": {"sizes": [90, 30, 60], "method": "max"},
+            "normalization": "paper",
+            "max_precomputed": 1000,
+        },
         device="cpu",
     )
     table = pd.read_csv(csv)

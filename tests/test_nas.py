@@ -11,7 +11,7 @@ import pytest
 from browser import chromium_or_skip, dump_dom
 
 from conceptscope import data, nas
-from conceptscope import nas_views as nv
+from conceptscope.nas import views as nv
 
 # -- ranges ----------------------------------------------------------------------------------------
 

@@ -10,6 +10,8 @@ from torch import nn
 
 from conceptscope import neurflow as nf
 from conceptscope.models import build_model
+from conceptscope.neurflow.accumulate import _EvalNoParamGrad
+from conceptscope.neurflow.affine import _Plan
 
 # -- helpers ---------------------------------------------------------------------------------------
 
@@ -486,8 +488,8 @@ def test_importance_resnet_block_uses_the_affine_split_and_matches_captum():
     with torch.no_grad():
         maps = chain.prefix(torch.rand(5, 1, 32, 32), "layer3")
     sub = chain.between("layer3", "layer4")
-    with nf._EvalNoParamGrad(sub):
-        plan = nf._Plan(sub, maps)
+    with _EvalNoParamGrad(sub):
+        plan = _Plan(sub, maps)
     # conv1 + bn1 and the downsampling branch of layer4.0 form the affine part; the in-place ReLU gets a copy
     assert plan.lin is not None and len(plan.offset) == 2
     assert "torch.clone" in plan.rest.code
@@ -499,11 +501,11 @@ def test_importance_resnet_block_uses_the_affine_split_and_matches_captum():
 
 def test_subnetworks_without_an_affine_start_are_evaluated_whole():
     for sub in (tanh_first(), nn.Sequential(nn.MaxPool2d(2), nn.Conv2d(4, 3, 1))):
-        with nf._EvalNoParamGrad(sub):
-            assert nf._Plan(sub, torch.randn(2, 4, 6, 6)).lin is None
+        with _EvalNoParamGrad(sub):
+            assert _Plan(sub, torch.randn(2, 4, 6, 6)).lin is None
     bn = nn.Sequential(nn.BatchNorm2d(4, track_running_stats=False), nn.ReLU())  # batch statistics: not per row
-    with nf._EvalNoParamGrad(bn):
-        assert nf._Plan(bn, torch.randn(2, 4, 6, 6)).lin is None
+    with _EvalNoParamGrad(bn):
+        assert _Plan(bn, torch.randn(2, 4, 6, 6)).lin is None
 
 
 @pytest.mark.cuda

@@ -10,10 +10,10 @@ import pytest
 import torch
 from torch import nn
 
-from conceptscope import claims, models
+from conceptscope import models
 from conceptscope import neurflow as nf
-from conceptscope import neurflow_circuit as nc
-from conceptscope import neurflow_views as nv
+from conceptscope.nas import claims as nas_claims
+from conceptscope.neurflow import claims
 
 LAYERS = ["fc", "pool2", "conv1"]
 SETTINGS = {"tau": 3, "k": 6, "n_steps": 4, "top_patches": 4}
@@ -25,7 +25,7 @@ def tiny():
     model, _ = models.build_model("local:nap_mnist_cnn", n_classes=10, in_channels=1)
     model.eval()
     x = torch.rand(3, 1, 28, 28, generator=torch.Generator().manual_seed(1))
-    return model, x, nc.build_circuit(model, x, 2, LAYERS, settings=SETTINGS, image_ids=[10, 11, 12])
+    return model, x, nf.build_circuit(model, x, 2, LAYERS, settings=SETTINGS, image_ids=[10, 11, 12])
 
 
 def test_concepts_are_top_k_of_a_plain_forward(tiny):
@@ -71,7 +71,7 @@ def test_importance_equals_the_per_target_loop(tiny):
 def test_adaptive_steps_in_the_circuit_follow_adaptive_importance(tiny):
     model, x, res = tiny
     settings = SETTINGS | {"ig_steps": "adaptive", "n_steps": 16, "adaptive_rtol": 0.2}
-    ad = nc.build_circuit(model, x, 2, LAYERS, settings=settings, image_ids=[10, 11, 12])
+    ad = nf.build_circuit(model, x, 2, LAYERS, settings=settings, image_ids=[10, 11, 12])
     chain = nf.BlockChain(model, LAYERS[::-1])
     patches, _ = nf.make_patches(x)
     lv = ad.levels[1]
@@ -106,7 +106,7 @@ def test_edge_weights_of_each_semantic_group_sum_to_one(tiny):
 def test_circuit_json_is_valid_and_complete(tiny):
     _, _, res = tiny
     c = json.loads(json.dumps(res.circuit))
-    nv.validate_circuit(c)
+    nf.validate_circuit(c)
     assert c["layers"] == LAYERS and c["n_patches"] == 3 * 59
     per_layer = {layer: [n for n in c["nodes"] if n["layer"] == layer] for layer in LAYERS}
     assert [n["neurons"] for n in per_layer["fc"]] == [[2]]
@@ -122,12 +122,39 @@ def test_circuit_json_is_valid_and_complete(tiny):
 
 def test_bad_settings_and_layers_raise(tiny):
     model, x, _ = tiny
-    with pytest.raises(ValueError, match="unknown circuit setting"):
-        nc.build_circuit(model, x, 0, LAYERS, settings={"tua": 3})
+    with pytest.raises(ValueError, match=r"unknown key neurflow\.tua \(did you mean 'tau'\?\)"):
+        nf.build_circuit(model, x, 0, LAYERS, settings={"tua": 3})
     with pytest.raises(ValueError, match="at least one block"):
-        nc.build_circuit(model, x, 0, ["fc"])
+        nf.build_circuit(model, x, 0, ["fc"])
     with pytest.raises(ValueError, match="class_index 12"):
-        nc.build_circuit(model, x, 12, LAYERS, settings=SETTINGS)
+        nf.build_circuit(model, x, 12, LAYERS, settings=SETTINGS)
+
+
+@pytest.mark.parametrize("ig_steps", ["fixed", "adaptive"])
+def test_tau_above_the_lower_blocks_channels_raises_for_fixed_and_adaptive_steps(tiny, ig_steps):
+    model, x, _ = tiny  # conv1 has 32 channels: no silent clamp to 32 core neurons
+    with pytest.raises(ValueError, match=r"tau must be an integer in \[1, 32\], got 40"):
+        nf.build_circuit(model, x, 2, LAYERS, settings=SETTINGS | {"tau": 40, "ig_steps": ig_steps})
+
+
+def test_the_circuit_records_its_settings_in_the_old_order(tiny):
+    _, _, res = tiny
+    assert list(res.circuit["settings"]) == list(nf.CIRCUIT_DEFAULTS)
+    assert res.circuit["settings"] == nf.CIRCUIT_DEFAULTS | SETTINGS
+    assert nf.CIRCUIT_DEFAULTS == {
+        "tau": 16,
+        "k": 50,
+        "n_steps": 50,
+        "method": "riemann_right",
+        "ig_steps": "fixed",
+        "adaptive_rtol": 0.2,
+        "adaptive_max_swaps": 1,
+        "batch_size": 256,
+        "semantic_k": [2, 5],
+        "group_k": [2, 5],
+        "n_groups": None,
+        "top_patches": 12,
+    }
 
 
 class _Linear2(nn.Module):
@@ -146,7 +173,7 @@ def test_masking_effect_matches_a_hand_computation():
     torch.manual_seed(3)
     m = _Linear2().eval()
     x = torch.randn(16, 4)
-    table = nc.masking_effect(m, x, 1, "hidden", [[0, 2], [5]], n_random=4, seed=0)
+    table = nf.masking_effect(m, x, 1, "hidden", [[0, 2], [5]], n_random=4, seed=0)
     h = m.hidden(x).detach()
     base = m.out(h).softmax(1)[:, 1].mean().item()
     h0 = h.clone()
@@ -155,7 +182,7 @@ def test_masking_effect_matches_a_hand_computation():
     assert table.loc[0, "base"] == pytest.approx(base, rel=1e-5)
     assert table.loc[0, "masked"] == pytest.approx(masked, rel=1e-5)
     assert table.loc[0, "drop"] == pytest.approx(base - masked, rel=1e-4, abs=1e-7)
-    again = nc.masking_effect(m, x, 1, "hidden", [[0, 2], [5]], n_random=4, seed=0)
+    again = nf.masking_effect(m, x, 1, "hidden", [[0, 2], [5]], n_random=4, seed=0)
     pd.testing.assert_frame_equal(table, again)
     # the hook is gone afterwards
     np.testing.assert_allclose(m(x).softmax(1)[:, 1].mean().item(), base, rtol=1e-6)
@@ -185,8 +212,8 @@ def test_nas_1_rule():
             for layer in ("a", "b")
         ]
     )
-    assert claims.nas_1(counts, {"m": ["a", "b"]})["verdict"] == "PASS"
-    assert claims.nas_1(counts, {"m": ["a", "b", "c"]})["verdict"] == "FAIL"
+    assert nas_claims.nas_1(counts, {"m": ["a", "b"]})["verdict"] == "PASS"
+    assert nas_claims.nas_1(counts, {"m": ["a", "b", "c"]})["verdict"] == "FAIL"
     counts.loc[1, "consistent"] = False
-    assert claims.nas_1(counts, {"m": ["a", "b"]})["verdict"] == "FAIL"
-    assert claims.nas_1(counts, {})["verdict"] == "NOT RUN"
+    assert nas_claims.nas_1(counts, {"m": ["a", "b"]})["verdict"] == "FAIL"
+    assert nas_claims.nas_1(counts, {})["verdict"] == "NOT RUN"

@@ -1,4 +1,4 @@
-"""Tests for conceptscope.neurflow_groups against independent small computations."""
+"""Tests for conceptscope.neurflow.groups against independent small computations."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from sklearn.cluster import AgglomerativeClustering
 from sklearn.datasets import make_blobs
 from sklearn.metrics import silhouette_score
 
-from conceptscope import neurflow_groups as ng
-from conceptscope.neurflow_groups import (
+from conceptscope.neurflow import (
     NeuronGroup,
     SemanticGroup,
     best_ward_clusters,
@@ -23,6 +22,7 @@ from conceptscope.neurflow_groups import (
     rank_patches,
     semantic_groups,
 )
+from conceptscope.neurflow import groups as ng
 
 
 def partition(labels) -> frozenset[frozenset[int]]:

@@ -14,7 +14,10 @@ from browser import chromium_or_skip, dump_dom
 from matplotlib.colors import to_hex
 from PIL import Image
 
-from conceptscope import neurflow_views as nv
+from conceptscope import neurflow as nf
+from conceptscope.imaging import display_image
+from conceptscope.neurflow import views as nv
+from conceptscope.neurflow.page import _CARD_THUMBS
 
 N_PATCHES = 20
 TOP = {  # node -> (neurons, top patches)
@@ -146,27 +149,27 @@ def _bad_box(c, _):
     ],
 )
 def test_validate_circuit_names_the_offender(tmp_path, circuit, patch_images, malform, named):
-    nv.validate_circuit(circuit, patch_images=patch_images)  # the fixture itself is fine
+    nf.validate_circuit(circuit, patch_images=patch_images)  # the fixture itself is fine
     c, imgs = copy.deepcopy(circuit), dict(patch_images)
     malform(c, imgs)
     with pytest.raises(ValueError, match=re.escape(named)):
-        nv.validate_circuit(c, patch_images=imgs)
+        nf.validate_circuit(c, patch_images=imgs)
     with pytest.raises(ValueError, match=re.escape(named)):  # every writer checks first
-        nv.write_labelling_export(c, imgs, tmp_path / "export")
+        nf.write_labelling_export(c, imgs, tmp_path / "export")
     assert not (tmp_path / "export").exists()
 
 
 def test_display_rescales_out_of_range_and_reads_channel_first():
     x = np.linspace(-3.0, 5.0, 48).reshape(4, 4, 3)
-    img, cmap = nv._display(x)
+    img, cmap = display_image(x, rescale=True)
     assert cmap is None and img.min() == 0.0 and img.max() == 1.0
     np.testing.assert_allclose(img, (x + 3.0) / 8.0, atol=1e-6)
     inside = np.full((5, 6), 0.25)
-    np.testing.assert_array_equal(nv._display(inside)[0], inside)  # in [0, 1]: untouched
-    assert nv._display(inside)[1] == "gray"
-    assert nv._display(np.zeros((3, 7, 5)))[0].shape == (7, 5, 3)
+    np.testing.assert_array_equal(display_image(inside, rescale=True)[0], inside)  # in [0, 1]: untouched
+    assert display_image(inside, rescale=True)[1] == "gray"
+    assert display_image(np.zeros((3, 7, 5)), rescale=True)[0].shape == (7, 5, 3)
     with pytest.raises(ValueError, match="shape"):
-        nv._display(np.zeros((2, 3, 4, 5)))
+        display_image(np.zeros((2, 3, 4, 5)), rescale=True)
 
 
 # -- figure ---------------------------------------------------------------------------------------------
@@ -175,7 +178,7 @@ def test_display_rescales_out_of_range_and_reads_channel_first():
 @pytest.mark.parametrize(("per_group", "max_groups", "min_abs"), [(6, 8, 0.0), (2, 2, 0.1)])
 def test_plot_circuit_png_and_thumbnail_table(tmp_path, circuit, patch_images, per_group, max_groups, min_abs):
     path = tmp_path / "sub" / "circuit.png"
-    table = nv.plot_circuit(
+    table = nf.plot_circuit(
         circuit, patch_images, path, per_group=per_group, max_groups_per_layer=max_groups, min_abs_weight=min_abs
     )
     kept = _kept(max_groups)
@@ -236,9 +239,9 @@ def test_plot_circuit_png_and_thumbnail_table(tmp_path, circuit, patch_images, p
 
 def test_plot_circuit_needs_pixels_of_drawn_patches_only(tmp_path, circuit, patch_images):
     imgs = {p: v for p, v in patch_images.items() if p != 16}  # 16: 3rd of layer4/g1, 5th of layer3/g2
-    nv.plot_circuit(circuit, imgs, tmp_path / "a.png", per_group=2)
+    nf.plot_circuit(circuit, imgs, tmp_path / "a.png", per_group=2)
     with pytest.raises(ValueError, match="patch 16"):
-        nv.plot_circuit(circuit, imgs, tmp_path / "b.png", per_group=3)
+        nf.plot_circuit(circuit, imgs, tmp_path / "b.png", per_group=3)
 
 
 # -- HTML page ------------------------------------------------------------------------------------------
@@ -247,7 +250,7 @@ def test_plot_circuit_needs_pixels_of_drawn_patches_only(tmp_path, circuit, patc
 @pytest.fixture(scope="module")
 def page(tmp_path_factory, circuit, patch_images) -> tuple[Path, str, dict, dict]:
     path = tmp_path_factory.mktemp("html") / "circuit.html"
-    nv.write_circuit_html(circuit, patch_images, path, per_group=5, thumb_px=48)
+    nf.write_circuit_html(circuit, patch_images, path, per_group=5, thumb_px=48)
     text = path.read_text(encoding="utf-8")
     blobs = {
         k: json.loads(re.search(rf'<script type="application/json" id="{k}">(.*?)</script>', text, re.S).group(1))
@@ -283,7 +286,7 @@ def test_html_renders_in_headless_chromium(tmp_path, page, circuit):
     assert 'data-ready="1"' in body, body
     n_img = len(re.findall(r"<img\b", dom))
     assert int(re.search(r'data-loaded-images="(\d+)"', body).group(1)) == n_img
-    assert n_img == sum(min(len(top), 5, nv._CARD_THUMBS) for _, top in TOP.values())
+    assert n_img == sum(min(len(top), 5, _CARD_THUMBS) for _, top in TOP.values())
     assert all(s.startswith("data:image/png;base64,") for s in re.findall(r'<img\b[^>]*\bsrc="([^"]*)"', dom))
     cards = re.findall(r'<div class="group(?: [a-z ]+)?" data-node="([^"]+)"', dom)
     assert sorted(cards) == sorted(TOP)
@@ -321,7 +324,7 @@ def test_html_deep_link_selects_node(tmp_path, page):
 
 def test_labelling_export(tmp_path, circuit, patch_images):
     root = tmp_path / "label"
-    table = nv.write_labelling_export(circuit, patch_images, root, per_group=4)
+    table = nf.write_labelling_export(circuit, patch_images, root, per_group=4)
     index = pd.read_csv(root / "index.csv")
     assert len(index) == len(table) == len(TOP) + sum(w != 0 for _, _, w in EDGES)
     assert index["folder"].tolist() == table["folder"].tolist()

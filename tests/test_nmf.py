@@ -1,4 +1,4 @@
-"""Coupled NMF solvers (conceptscope.nmf) against independent computations: numpy, scikit-learn, brute force."""
+"""Coupled NMF solvers (conceptscope.nmf.solvers) against independent computations: numpy, scikit-learn, brute force."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import torch
 from sklearn.decomposition import NMF
 
 from conceptscope import nmf
+from conceptscope.nmf import solvers
 
 F64 = torch.float64
 
@@ -146,7 +147,7 @@ def test_sphere_update_is_the_constrained_minimizer_of_the_majorizer():
         quad = torch.where(V > 0, c * V * V, 0.0)
         return (quad - 2 * B * V).sum(0)
 
-    new = nmf._sphere_update(W, B, G, 0.0)
+    new = solvers._sphere_update(W, B, G, 0.0)
     np.testing.assert_allclose(new.norm(dim=0).numpy(), 1.0, atol=1e-12)
     assert bool((new[W == 0] == 0).all())
     best = majorizer(new)
@@ -373,8 +374,8 @@ def test_group_prox_step_satisfies_its_optimality_conditions():
     ids = torch.arange(n) % 5
     numT = torch.rand(n, d, generator=g, dtype=F64) * 0.2 * (ids[:, None] + 1)  # small in some groups
     denT = torch.rand(n, d, generator=g, dtype=F64) + 0.5
-    groups = nmf._Groups(ids, n, torch.device("cpu"))
-    new = nmf._group_prox_update(Ft.clone(), numT, denT, groups, lam)
+    groups = solvers._Groups(ids, n, torch.device("cpu"))
+    new = solvers._group_prox_update(Ft.clone(), numT, denT, groups, lam)
     K, m = denT / Ft, Ft * numT / denT
     norms = groups.sum(new * new).sqrt()
     dead = norms == 0
@@ -481,3 +482,53 @@ def test_cuda_matches_cpu():
     np.testing.assert_allclose(gpu.losses, cpu.losses, rtol=1e-9)
     moved = nmf.fit_coupled(D, A, n_components=4, max_iter=2, dtype=F64, device="cuda")
     assert moved.F.device.type == "cuda"
+
+
+# -- the package ------------------------------------------------------------------------------------
+
+OLD_PUBLIC_NAMES = {
+    # conceptscope.nmf (the solvers module before the subpackage)
+    "INITS", "UPDATES", "CoupledNMF", "CoupledNMFResult", "fit_coupled", "fit_group_sparse", "fit_single", "nndsvd",
+    "objective",
+    # conceptscope.nmf_analysis
+    "accuracy_vs_impurity", "class_weights", "cosine_similarity", "diagonal_dominance", "eigen_mean", "factor_table",
+    "latent_neighbours", "neighbour_distribution", "pixel_masks", "plot_accuracy_vs_impurity", "plot_eigen_means",
+    "plot_factor_table", "plot_masks_and_neighbours", "plot_similarity_heatmaps", "top_examples",
+    # conceptscope.tcav
+    "BASELINE", "SUMMARY_COLUMNS", "TABLE_COLUMNS", "SeededSGDClassifier", "plot_tcav", "summarize_tcav",
+    "tcav_scores",
+}  # fmt: skip
+
+
+def test_package_exports_the_old_public_names_and_each_module_all():
+    import importlib
+
+    assert OLD_PUBLIC_NAMES <= set(nmf.__all__)
+    for name in OLD_PUBLIC_NAMES:
+        assert getattr(nmf, name) is not None
+    for module in ("solvers", "init", "settings", "analysis", "tcav", "views"):
+        public = importlib.import_module(f"conceptscope.nmf.{module}").__all__
+        assert set(public) <= set(nmf.__all__) <= set(dir(nmf)), module
+    from conceptscope.nmf import fit_coupled, jobs, tcav_scores
+
+    assert fit_coupled is solvers.fit_coupled and callable(jobs.fit_coupled_nmf) and callable(tcav_scores)
+    with pytest.raises(AttributeError):
+        nmf.no_such_name  # noqa: B018
+
+
+def test_reading_the_settings_loads_neither_matplotlib_nor_captum():
+    import subprocess
+    import sys
+
+    code = "import sys; import conceptscope.nmf.settings; print('matplotlib' in sys.modules, 'captum' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
+
+
+def test_solver_defaults_are_the_settings_defaults():
+    import dataclasses
+
+    settings = nmf.NmfSettings()
+    for f in dataclasses.fields(nmf.SolverOptions):
+        if hasattr(settings, f.name):
+            assert f.default == getattr(settings, f.name), f.name

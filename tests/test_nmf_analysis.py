@@ -9,7 +9,8 @@ import torch
 from PIL import Image
 
 from conceptscope import data
-from conceptscope import nmf_analysis as na
+from conceptscope.nmf import analysis as na
+from conceptscope.nmf import views
 
 # -- Fig. 2-3: similarity, diagonal dominance, eigen mean ------------------------------------------------
 
@@ -283,7 +284,7 @@ def test_plot_similarity_heatmaps(tmp_path):
     rng = np.random.default_rng(8)
     mats = {"conv1": na.cosine_similarity(rng.random((30, 4))), "fc": np.eye(4)}
     path = tmp_path / "fig2.png"
-    na.plot_similarity_heatmaps(mats, path)
+    views.plot_similarity_heatmaps(mats, path)
     t = _check_png(path)
     assert len(t) == 2 * 16 and list(dict.fromkeys(t["layer"])) == ["conv1", "fc"]
     np.testing.assert_allclose(t[t["layer"] == "conv1"]["similarity"], mats["conv1"].ravel())
@@ -303,17 +304,17 @@ def test_plot_eigen_means(tmp_path):
         }
     )
     path = tmp_path / "fig3.png"
-    na.plot_eigen_means(table, path)
+    views.plot_eigen_means(table, path)
     pd.testing.assert_frame_equal(_check_png(path), table)
     with pytest.raises(ValueError):
-        na.plot_eigen_means(table.drop(columns="k"), tmp_path / "bad.png")
+        views.plot_eigen_means(table.drop(columns="k"), tmp_path / "bad.png")
 
 
 def test_plot_factor_table(tmp_path, digits, factors):
     F, _ = factors
     table = na.factor_table(F, digits.labels, digits.class_names)
     path = tmp_path / "table1.png"
-    na.plot_factor_table(table, F, digits, path, per_factor=6)
+    views.plot_factor_table(table, F, digits, path, per_factor=6)
     t = _check_png(path)
     assert list(t["factor"]) == list(range(5))
     assert list(t["top_classes"]) == list(table["top_classes"])
@@ -324,7 +325,7 @@ def test_plot_factor_table(tmp_path, digits, factors):
 def test_plot_masks_and_neighbours(tmp_path, digits, factors):
     F, P = factors
     path = tmp_path / "fig4.png"
-    na.plot_masks_and_neighbours(F, P, digits, digits.labels, digits.class_names, path, factors=[0, 3], k=10)
+    views.plot_masks_and_neighbours(F, P, digits, digits.labels, digits.class_names, path, factors=[0, 3], k=10)
     t = _check_png(path)
     pixels = t[t["kind"] == "pixel"]
     assert len(pixels) == 2 * 64 and pixels.groupby("factor")["in_mask"].sum().tolist() == [32, 32]
@@ -342,11 +343,11 @@ def test_plot_masks_at_a_model_input_size(tmp_path, digits, factors):
     F, _ = factors
     P16 = [np.random.default_rng(9).random((16 * 16, F.shape[0]))]  # factorization saw 16 x 16 inputs
     path = tmp_path / "fig4_16.png"
-    na.plot_masks_and_neighbours(F, P16, digits, digits.labels, digits.class_names, path, factors=[1], k=5)
+    views.plot_masks_and_neighbours(F, P16, digits, digits.labels, digits.class_names, path, factors=[1], k=5)
     t = _check_png(path)
     assert (t["kind"] == "pixel").sum() == 256
     with pytest.raises(ValueError, match="size"):
-        na.plot_masks_and_neighbours(F, [P16[0][:250]], digits, digits.labels, digits.class_names, path)
+        views.plot_masks_and_neighbours(F, [P16[0][:250]], digits, digits.labels, digits.class_names, path)
 
 
 def test_plot_accuracy_vs_impurity(tmp_path, digits, factors):
@@ -356,7 +357,7 @@ def test_plot_accuracy_vs_impurity(tmp_path, digits, factors):
     curve = na.accuracy_vs_impurity(F, digits.labels, predictions, k=10)
     assert curve["count"].sum() == len(digits)
     path = tmp_path / "fig5.png"
-    na.plot_accuracy_vs_impurity(curve, path)
+    views.plot_accuracy_vs_impurity(curve, path)
     pd.testing.assert_frame_equal(_check_png(path), curve)
 
 
@@ -365,5 +366,5 @@ def test_similarity_heatmaps_for_any_layer_count(tmp_path, n_layers):
     """Grids with empty cells (e.g. 5 layers) must still get their shared colour bar."""
     rng = np.random.default_rng(n_layers)
     mats = {f"l{i}": na.cosine_similarity(rng.random((30, 4))) for i in range(n_layers)}
-    na.plot_similarity_heatmaps(mats, tmp_path / "fig2.png")
+    views.plot_similarity_heatmaps(mats, tmp_path / "fig2.png")
     assert (tmp_path / "fig2.png").stat().st_size > 0 and (tmp_path / "fig2.csv").stat().st_size > 0

@@ -1,4 +1,4 @@
-"""TCAV (conceptscope.tcav): table layout, determinism, clean-up, and a model whose answer is known by hand."""
+"""TCAV (conceptscope.nmf.tcav): table layout, determinism, clean-up, and a model whose answer is known by hand."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ import torch
 from scipy.stats import ttest_ind
 from torch import nn
 
-from conceptscope import data, models, tcav
+from conceptscope import data, models
 from conceptscope.data import ImageSet
 from conceptscope.models import InputSpec
+from conceptscope.nmf import tcav, views
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +195,7 @@ def test_summary_equals_direct_computation():
 def test_plot_writes_png_and_csv(tmp_path):
     s = tcav.summarize_tcav(_fake_table())
     png = tmp_path / "fig6" / "tcav.png"
-    csv = tcav.plot_tcav(s, png)
+    csv = views.plot_tcav(s, png)
     assert png.stat().st_size > 0 and csv == png.with_suffix(".csv")
     back = pd.read_csv(csv)
     np.testing.assert_allclose(back["tcav_mean"], s["tcav_mean"])

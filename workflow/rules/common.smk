@@ -101,9 +101,18 @@ def full_maps(model, split):
 
 # -- NAPs ----------------------------------------------------------------------
 
+from conceptscope.naps.settings import NapSettings
+
+NAP_SETTINGS = NapSettings.from_config(NAPS)
+
 
 def nap_split(model):
-    return NAPS["model_splits"].get(model, NAPS["split"])
+    """The split whose NAPs a model gets (naps.model_splits, else naps.split)."""
+    return NAP_SETTINGS.split_of(model)
+
+
+def nap_manifest(model):
+    return f"results/data/{MODELS[model]['dataset']}/{nap_split(model)}.csv"
 
 
 def nap_files(model, split=None, method=None):
@@ -127,10 +136,6 @@ def fig8_tables(model):
         for split in NAPS["input_size"]["splits"]
         for layer in MODELS[model]["layers"]
     ]
-
-
-def fig7_layer(model):
-    return NAPS["fig7_layers"].get(model, MODELS[model]["layers"][0])
 
 
 def nap_targets():
@@ -173,13 +178,8 @@ def compare_files(i):
     return (
         f"results/naps/{ma}/{nap_split(ma)}/{la}/{m}.h5",
         f"results/naps/{mb}/{nap_split(mb)}/{lb}/{m}.h5",
-        f"results/data/{MODELS[ma]['dataset']}/{nap_split(ma)}.csv",
+        nap_manifest(ma),
     )
-
-
-def compare_names(i):
-    ma, la, mb, lb = NAPS["compare"][i]
-    return [f"{ma} {la}", f"{mb} {lb}"]
 
 
 # -- coupled NMF ---------------------------------------------------------------
@@ -191,23 +191,15 @@ def nmf_layers(model):
 
 
 def nmf_caches(model):
+    """The activation caches of the layers a model's coupled NMF factors, in depth order."""
     return [
         f"results/activations/{model}/{NMF['split']}/{l}.h5" for l in nmf_layers(model)
     ]
 
 
-def nmf_settings():
-    keys = (
-        "n_components",
-        "max_iter",
-        "tol",
-        "lam_p",
-        "lam_o",
-        "lam_f",
-        "dtype",
-        "init",
-    )
-    return {k: NMF[k] for k in keys}
+def nmf_manifest(model):
+    """The manifest of the split a model's NMF is fitted on."""
+    return f"results/data/{MODELS[model]['dataset']}/{NMF['split']}.csv"
 
 
 def nmf_targets():
@@ -249,13 +241,9 @@ def nas_manifest(model):
     return f"results/data/{MODELS[model]['dataset']}/{nas_split(model)}.csv"
 
 
-def nas_settings():
-    keys = ("per_class", "n_ranges", "aggregation", "taxonomy")
-    return {k: NAS[k] for k in keys}
-
-
-def nas_files(model, name):
-    return [f"results/nas/{model}/{layer}/{name}" for layer in nas_layers(model)]
+def nas_files(pattern, model):
+    """A {model}/{layer} output pattern of a NAS rule, for every layer NAS summarizes of a model."""
+    return expand(pattern, model=model, layer=nas_layers(model))
 
 
 def nas_targets():
@@ -276,13 +264,19 @@ def nas_targets():
 # -- NeurFlow ------------------------------------------------------------------
 
 
+from conceptscope.neurflow.settings import NeurFlowSettings
+
+NEURFLOW_SETTINGS = NeurFlowSettings.from_config(NEURFLOW)
+
+
 def neurflow_split(model):
-    return NEURFLOW["model_splits"].get(model, NEURFLOW["split"])
+    """The split whose images a model's circuits are built from (neurflow.model_splits, else neurflow.split)."""
+    return NEURFLOW_SETTINGS.split_of(model)
 
 
 def neurflow_layers(model):
     """Blocks of the circuit from the logit layer down: configured, else the probed layers, top first."""
-    return NEURFLOW["layers"].get(model, MODELS[model]["layers"][::-1])
+    return NEURFLOW_SETTINGS.circuit_layers(model, MODELS[model]["layers"])
 
 
 def neurflow_caches(model):
@@ -294,23 +288,6 @@ def neurflow_caches(model):
 
 def neurflow_manifest(model):
     return f"results/data/{MODELS[model]['dataset']}/{neurflow_split(model)}.csv"
-
-
-def neurflow_settings():
-    keys = (
-        "tau",
-        "k",
-        "n_steps",
-        "method",
-        "ig_steps",
-        "adaptive_rtol",
-        "adaptive_max_swaps",
-        "semantic_k",
-        "group_k",
-        "n_groups",
-        "top_patches",
-    )
-    return {k: NEURFLOW[k] for k in keys}
 
 
 def neurflow_files(name):

@@ -1,5 +1,6 @@
 # Neural Activation Patterns (Bäuerle, Jönsson, Ropinski): per-layer NAPs from
 # the activation cache, the paper's figures, and the claim rows NAP-1/2/4.
+# Jobs: conceptscope.naps.jobs; each rule passes the whole naps section.
 
 if NAPS["models"]:
     PAPERS_RUN["naps"] = ["results/reproduction/naps_claims.csv"]
@@ -23,9 +24,7 @@ rule extract_naps:
     resources:
         gpu=config["gpus_per_job"],
     params:
-        methods=NAP_METHODS,
-        normalization=NAPS["normalization"],
-        max_precomputed=NAPS["max_precomputed"],
+        settings=NAPS,
         device=config["device"],
     script:
         "../scripts/extract_naps.py"
@@ -42,10 +41,7 @@ rule nap_input_sizes:
         "../envs/conceptscope.yaml"
     threads: config["threads_per_job"]
     params:
-        sizes=NAPS["input_size"]["sizes"],
-        method=NAPS["input_size"]["method"],
-        normalization=NAPS["normalization"],
-        max_precomputed=NAPS["max_precomputed"],
+        settings=NAPS,
         device=config["device"],
     script:
         "../scripts/nap_input_sizes.py"
@@ -92,13 +88,9 @@ rule fig8_input_size:
 
 rule nap_claims:
     input:
-        fig6=expand(
-            "results/figures/naps/fig6_{model}_disentanglement.csv",
-            model=NAPS["models"],
-        ),
+        fig6=expand(rules.fig6_disentanglement.output.csv, model=NAPS["models"]),
         fig8=expand(
-            "results/figures/naps/fig8_{model}_input_size.csv",
-            model=NAPS["input_size"]["models"],
+            rules.fig8_input_size.output.csv, model=NAPS["input_size"]["models"]
         ),
     output:
         "results/reproduction/naps_claims.csv",
@@ -119,7 +111,7 @@ for _model in NAPS["models"]:
             f"nap_figures_{_model}"
         input:
             naps=nap_files(_model),
-            manifest=f"results/data/{MODELS[_model]['dataset']}/{nap_split(_model)}.csv",
+            manifest=nap_manifest(_model),
         output:
             figures=nap_figure_files(_model),
             browser=f"results/naps/{_model}/browser.html",
@@ -129,17 +121,10 @@ for _model in NAPS["models"]:
             "../envs/conceptscope.yaml"
         params:
             model_id=_model,
-            dataset=DATASETS[MODELS[_model]["dataset"]],
-            dataset_id=MODELS[_model]["dataset"],
-            split=nap_split(_model),
+            dataset=dataset_param(_model),
             pairs=nap_pairs(_model),
             layers=MODELS[_model]["layers"],
-            methods=NAP_METHODS,
-            gallery_method=NAPS["gallery_method"],
-            fig7_layer=fig7_layer(_model),
-            follow_images=NAPS["follow_images"],
-            top_naps=NAPS["top_naps"],
-            per_nap=NAPS["per_nap"],
+            settings=NAPS,
         script:
             "../scripts/nap_figures.py"
 
@@ -156,22 +141,15 @@ rule fig14_side_by_side:
     conda:
         "../envs/conceptscope.yaml"
     params:
-        names=lambda w: compare_names(int(w.pair)),
-        dataset=lambda w: DATASETS[MODELS[NAPS["compare"][int(w.pair)][0]]["dataset"]],
-        dataset_id=lambda w: MODELS[NAPS["compare"][int(w.pair)][0]]["dataset"],
-        split=lambda w: nap_split(NAPS["compare"][int(w.pair)][0]),
-        positions=NAPS["follow_images"],
-        per_nap=NAPS["per_nap"],
+        dataset=lambda w: dataset_param(NAPS["compare"][int(w.pair)][0]),
+        settings=NAPS,
     script:
         "../scripts/fig14_side_by_side.py"
 
 
 rule nap_paper_comparison:
     input:
-        expand(
-            "results/figures/naps/fig6_{model}_disentanglement.csv",
-            model=list(NAPS["reference"]),
-        ),
+        expand(rules.fig6_disentanglement.output.csv, model=list(NAPS["reference"])),
     output:
         "results/figures/naps/fig6_paper_comparison.csv",
     log:
@@ -179,6 +157,6 @@ rule nap_paper_comparison:
     conda:
         "../envs/conceptscope.yaml"
     params:
-        reference=NAPS["reference"],
+        settings=NAPS,
     script:
         "../scripts/nap_paper_comparison.py"

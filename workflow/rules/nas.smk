@@ -2,9 +2,6 @@
 # summary (zero-aligned ranges x class mix), the taxonomy and neuron views;
 # per model, the taxonomy counts; the claim row NAS-1.
 
-if NAS["models"]:
-    PAPERS_RUN["nas"] = ["results/reproduction/nas_claims.csv"]
-
 
 rule nas_summary:
     input:
@@ -18,10 +15,9 @@ rule nas_summary:
     conda:
         "../envs/conceptscope.yaml"
     params:
-        dataset=lambda w: DATASETS[MODELS[w.model]["dataset"]],
-        dataset_id=lambda w: MODELS[w.model]["dataset"],
+        dataset=get_dataset,
         split=lambda w: nas_split(w.model),
-        settings=nas_settings(),
+        settings=NAS,
         seed=config["seed"],
     script:
         "../scripts/nas_summary.py"
@@ -29,8 +25,8 @@ rule nas_summary:
 
 rule nas_layer_views:
     input:
-        summary="results/nas/{model}/{layer}/summary.h5",
-        table="results/nas/{model}/{layer}/taxonomy.csv",
+        summary=rules.nas_summary.output.summary,
+        table=rules.nas_summary.output.table,
         manifest=lambda w: nas_manifest(w.model),
     output:
         png=report(
@@ -45,21 +41,17 @@ rule nas_layer_views:
     conda:
         "../envs/conceptscope.yaml"
     params:
-        dataset=lambda w: DATASETS[MODELS[w.model]["dataset"]],
-        dataset_id=lambda w: MODELS[w.model]["dataset"],
+        dataset=get_dataset,
         split=lambda w: nas_split(w.model),
-        max_rows=NAS["max_rows"],
-        thresholds=NAS["width_thresholds"],
-        per_type=NAS["neurons_per_type"],
-        max_per_range=NAS["max_per_range"],
+        settings=NAS,
     script:
         "../scripts/nas_layer_views.py"
 
 
 rule nas_taxonomy:
     input:
-        summaries=lambda w: nas_files(w.model, "summary.h5"),
-        tables=lambda w: nas_files(w.model, "taxonomy.csv"),
+        summaries=lambda w: nas_files(rules.nas_summary.output.summary, w.model),
+        tables=lambda w: nas_files(rules.nas_summary.output.table, w.model),
     output:
         csv="results/figures/nas/taxonomy_{model}_counts.csv",
         png=report(
@@ -79,7 +71,7 @@ rule nas_taxonomy:
 
 rule nas_claims:
     input:
-        expand("results/figures/nas/taxonomy_{model}_counts.csv", model=NAS["models"]),
+        expand(rules.nas_taxonomy.output.csv, model=NAS["models"]),
     output:
         "results/reproduction/nas_claims.csv",
     log:
@@ -90,3 +82,7 @@ rule nas_claims:
         expected={m: nas_layers(m) for m in NAS["models"]},
     script:
         "../scripts/nas_claims.py"
+
+
+if NAS["models"]:
+    PAPERS_RUN["nas"] = list(rules.nas_claims.output)

@@ -24,13 +24,10 @@ rule neurflow_circuit:
     resources:
         gpu=config["gpus_per_job"],
     params:
-        dataset=lambda w: DATASETS[MODELS[w.model]["dataset"]],
-        dataset_id=lambda w: MODELS[w.model]["dataset"],
+        dataset=get_dataset,
         split=lambda w: neurflow_split(w.model),
         layers=lambda w: neurflow_layers(w.model),
-        max_images=NEURFLOW["max_images"],
-        settings=neurflow_settings(),
-        batch_size=NEURFLOW["batch_size"],
+        settings=NEURFLOW,
         device=config["device"],
     script:
         "../scripts/neurflow_circuit.py"
@@ -38,7 +35,7 @@ rule neurflow_circuit:
 
 rule neurflow_views:
     input:
-        circuit="results/neurflow/{model}/class{cls}/circuit.json",
+        circuit=rules.neurflow_circuit.output.circuit,
         weights="results/models/{model}/weights.pt",
         manifest=lambda w: neurflow_manifest(w.model),
     output:
@@ -54,17 +51,16 @@ rule neurflow_views:
     conda:
         "../envs/conceptscope.yaml"
     params:
-        dataset=lambda w: DATASETS[MODELS[w.model]["dataset"]],
-        dataset_id=lambda w: MODELS[w.model]["dataset"],
-        per_group=NEURFLOW["per_group"],
+        dataset=get_dataset,
+        settings=NEURFLOW,
     script:
         "../scripts/neurflow_views.py"
 
 
 rule neurflow_evaluate:
     input:
-        circuit="results/neurflow/{model}/class{cls}/circuit.json",
-        arrays="results/neurflow/{model}/class{cls}/levels.pt",
+        circuit=rules.neurflow_circuit.output.circuit,
+        arrays=rules.neurflow_circuit.output.arrays,
         weights="results/models/{model}/weights.pt",
         caches=lambda w: list(neurflow_caches(w.model).values()),
         manifest=lambda w: neurflow_manifest(w.model),
@@ -84,11 +80,9 @@ rule neurflow_evaluate:
     resources:
         gpu=config["gpus_per_job"],
     params:
-        dataset=lambda w: DATASETS[MODELS[w.model]["dataset"]],
-        dataset_id=lambda w: MODELS[w.model]["dataset"],
+        dataset=get_dataset,
         layers=lambda w: neurflow_layers(w.model),
-        n_random=NEURFLOW["n_random"],
-        debug_images=NEURFLOW["debug_images"],
+        settings=NEURFLOW,
         seed=config["seed"],
         device=config["device"],
     script:

@@ -1,15 +1,14 @@
 # Coupled NMF concept analysis (Saini, Papalexakis): pixels and layer
 # activations factored into shared latent concepts; Fig. 2-6, Table 1, claims.
-
-if NMF["models"]:
-    PAPERS_RUN["nmf"] = ["results/reproduction/nmf_claims.csv"]
+# Every rule passes the whole `nmf` section (conceptscope.nmf.settings); a
+# rule's params, inputs and outputs are its job's keyword arguments.
 
 
 rule fit_coupled_nmf:
     input:
-        weights="results/models/{model}/weights.pt",
+        weights=rules.train_model.output.weights,
         caches=lambda w: nmf_caches(w.model),
-        manifest=lambda w: f"results/data/{MODELS[w.model]['dataset']}/{NMF['split']}.csv",
+        manifest=lambda w: nmf_manifest(w.model),
     output:
         result="results/nmf/{model}/coupled.pt",
         losses="results/nmf/{model}/coupled_losses.csv",
@@ -23,10 +22,8 @@ rule fit_coupled_nmf:
     resources:
         gpu=config["gpus_per_job"],
     params:
-        dataset=lambda w: DATASETS[MODELS[w.model]["dataset"]],
-        dataset_id=lambda w: MODELS[w.model]["dataset"],
-        split=NMF["split"],
-        settings=nmf_settings(),
+        dataset=get_dataset,
+        settings=NMF,
         seed=config["seed"],
         device=config["device"],
     script:
@@ -37,7 +34,7 @@ rule fit_single_nmf:
     input:
         cache=f"results/activations/{{model}}/{NMF['split']}/{{layer}}.h5",
     output:
-        "results/nmf/{model}/single/{layer}.pt",
+        result="results/nmf/{model}/single/{layer}.pt",
     log:
         "logs/fit_single_nmf/{model}_{layer}.log",
     conda:
@@ -46,7 +43,7 @@ rule fit_single_nmf:
     resources:
         gpu=config["gpus_per_job"],
     params:
-        settings=nmf_settings(),
+        settings=NMF,
         seed=config["seed"],
         device=config["device"],
     script:
@@ -55,11 +52,13 @@ rule fit_single_nmf:
 
 rule nmf_figures:
     input:
-        coupled="results/nmf/{model}/coupled.pt",
-        singles=lambda w: [
-            f"results/nmf/{w.model}/single/{l}.pt" for l in nmf_layers(w.model)
-        ],
-        manifest=lambda w: f"results/data/{MODELS[w.model]['dataset']}/{NMF['split']}.csv",
+        coupled=rules.fit_coupled_nmf.output.result,
+        singles=lambda w: expand(
+            rules.fit_single_nmf.output.result,
+            model=w.model,
+            layer=nmf_layers(w.model),
+        ),
+        manifest=lambda w: nmf_manifest(w.model),
     output:
         fig2="results/figures/nmf/fig2_{model}_similarity.png",
         fig3_csv="results/figures/nmf/fig3_{model}_eigen.csv",
@@ -74,21 +73,17 @@ rule nmf_figures:
         "../envs/conceptscope.yaml"
     params:
         model_id=lambda w: w.model,
-        dataset=lambda w: DATASETS[MODELS[w.model]["dataset"]],
-        dataset_id=lambda w: MODELS[w.model]["dataset"],
-        split=NMF["split"],
-        eigen_k=lambda w: NMF["eigen_k"].get(w.model, 3),
-        knn=NMF["knn"],
-        per_factor=NMF["per_factor"],
+        dataset=get_dataset,
+        settings=NMF,
     script:
         "../scripts/nmf_figures.py"
 
 
 rule nmf_tcav:
     input:
-        weights="results/models/{model}/weights.pt",
-        coupled="results/nmf/{model}/coupled.pt",
-        manifest=lambda w: f"results/data/{MODELS[w.model]['dataset']}/{NMF['split']}.csv",
+        weights=rules.train_model.output.weights,
+        coupled=rules.fit_coupled_nmf.output.result,
+        manifest=lambda w: nmf_manifest(w.model),
     output:
         csv="results/figures/nmf/fig6_{model}_tcav.csv",
         png="results/figures/nmf/fig6_{model}_tcav.png",
@@ -98,14 +93,8 @@ rule nmf_tcav:
         "../envs/conceptscope.yaml"
     threads: config["threads_per_job"]
     params:
-        dataset=lambda w: DATASETS[MODELS[w.model]["dataset"]],
-        dataset_id=lambda w: MODELS[w.model]["dataset"],
-        split=NMF["split"],
-        factors=NMF["tcav"]["factors"],
-        concept_size=NMF["tcav"]["concept_size"],
-        classes=NMF["tcav"]["classes"],
-        n_random=NMF["tcav"]["n_random"],
-        n_random_sets=NMF["tcav"]["n_random_sets"],
+        dataset=get_dataset,
+        settings=NMF,
         seed=config["seed"],
         device=config["device"],
     script:
@@ -114,9 +103,9 @@ rule nmf_tcav:
 
 rule nmf_claims:
     input:
-        fig3=expand("results/figures/nmf/fig3_{model}_eigen.csv", model=NMF["models"]),
+        fig3=expand(rules.nmf_figures.output.fig3_csv, model=NMF["models"]),
     output:
-        "results/reproduction/nmf_claims.csv",
+        rows="results/reproduction/nmf_claims.csv",
     log:
         "logs/nmf_claims/nmf_claims.log",
     conda:
@@ -125,24 +114,25 @@ rule nmf_claims:
         "../scripts/nmf_claims.py"
 
 
+if NMF["models"]:
+    PAPERS_RUN["nmf"] = list(rules.nmf_claims.output)
+
+
 rule nmf_group_sparse:
     input:
-        weights="results/models/{model}/weights.pt",
+        weights=rules.train_model.output.weights,
         caches=lambda w: nmf_caches(w.model),
-        manifest=lambda w: f"results/data/{MODELS[w.model]['dataset']}/{NMF['split']}.csv",
+        manifest=lambda w: nmf_manifest(w.model),
     output:
-        "results/figures/nmf/table2_{model}_group_sparse.csv",
+        csv="results/figures/nmf/table2_{model}_group_sparse.csv",
     log:
         "logs/nmf_group_sparse/{model}.log",
     conda:
         "../envs/conceptscope.yaml"
     threads: config["threads_per_job"]
     params:
-        dataset=lambda w: DATASETS[MODELS[w.model]["dataset"]],
-        dataset_id=lambda w: MODELS[w.model]["dataset"],
-        split=NMF["split"],
-        settings=nmf_settings(),
-        lam_group=NMF["lam_group"],
+        dataset=get_dataset,
+        settings=NMF,
         seed=config["seed"],
         device=config["device"],
     script:

@@ -1,21 +1,11 @@
-"""Rule fit_coupled_nmf: writes results/nmf/{model}/coupled.pt (P, O, F) and coupled_losses.csv."""
+"""Rule fit_coupled_nmf: writes results/nmf/{model}/coupled.pt (P, O, F) and coupled_losses.csv.
 
-from conceptscope import jobs
-from conceptscope.workflow import configure_logging, set_threads
+The rule's params, inputs and outputs are the job's keyword arguments, by name.
+"""
 
-
-def main(smk) -> None:
-    configure_logging(smk.log[0])
-    set_threads(smk.threads)
-    jobs.fit_coupled_nmf(
-        weights=smk.input.weights,
-        caches=list(smk.input.caches),
-        manifest=smk.input.manifest,
-        result=smk.output.result,
-        losses=smk.output.losses,
-        **dict(smk.params.items()),
-    )
-
+from conceptscope.nmf import jobs
+from conceptscope.runtime import run_job
 
 if __name__ == "__main__":
-    main(snakemake)  # noqa: F821 - injected by Snakemake's script directive
+    smk = snakemake  # noqa: F821 - injected by Snakemake's script directive
+    run_job(smk, jobs.fit_coupled_nmf, **smk.params, **smk.input, **smk.output)

@@ -1,14 +1,11 @@
-"""Rule fit_single_nmf: writes results/nmf/{model}/single/{layer}.pt (the layer's own factorization)."""
+"""Rule fit_single_nmf: writes results/nmf/{model}/single/{layer}.pt (the layer's own factorization).
 
-from conceptscope import jobs
-from conceptscope.workflow import configure_logging, set_threads
+The rule's params, inputs and outputs are the job's keyword arguments, by name.
+"""
 
-
-def main(smk) -> None:
-    configure_logging(smk.log[0])
-    set_threads(smk.threads)
-    jobs.fit_single_nmf(cache=smk.input.cache, result=smk.output[0], **dict(smk.params.items()))
-
+from conceptscope.nmf import jobs
+from conceptscope.runtime import run_job
 
 if __name__ == "__main__":
-    main(snakemake)  # noqa: F821 - injected by Snakemake's script directive
+    smk = snakemake  # noqa: F821 - injected by Snakemake's script directive
+    run_job(smk, jobs.fit_single_nmf, **smk.params, **smk.input, **smk.output)

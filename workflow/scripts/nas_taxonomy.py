@@ -1,20 +1,17 @@
 """Rule nas_taxonomy: writes results/figures/nas/taxonomy_{model}_counts.{csv,png} (units per type per layer)."""
 
-from conceptscope import jobs
-from conceptscope.workflow import configure_logging
+from conceptscope.nas import jobs
+from conceptscope.runtime import run_job
 
-
-def main(smk) -> None:
-    configure_logging(smk.log[0])
-    jobs.nas_taxonomy(
+if __name__ == "__main__":
+    smk = snakemake  # noqa: F821 - injected by Snakemake's script directive
+    run_job(
+        smk,
+        jobs.nas_taxonomy,
         model_id=smk.wildcards.model,
-        layers=smk.params.layers,
+        layers=list(smk.params.layers),
         summaries=list(smk.input.summaries),
         tables=list(smk.input.tables),
         csv=smk.output.csv,
         png=smk.output.png,
     )
-
-
-if __name__ == "__main__":
-    main(snakemake)  # noqa: F821 - injected by Snakemake's script directive

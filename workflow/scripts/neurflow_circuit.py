@@ -1,31 +1,23 @@
 """Rule neurflow_circuit: writes results/neurflow/{model}/class{cls}/circuit.json and levels.pt."""
 
-from conceptscope import jobs
-from conceptscope.workflow import configure_logging, set_threads
+from conceptscope.neurflow import jobs
+from conceptscope.runtime import run_job
 
-
-def main(smk) -> None:
-    configure_logging(smk.log[0])
-    set_threads(smk.threads)
-    p = smk.params
-    jobs.neurflow_circuit(
+if __name__ == "__main__":
+    smk = snakemake  # noqa: F821 - injected by Snakemake's script directive
+    run_job(
+        smk,
+        jobs.neurflow_circuit,
         model_id=smk.wildcards.model,
         weights=smk.input.weights,
         cache=smk.input.cache,
-        dataset=p.dataset,
-        dataset_id=p.dataset_id,
-        split=p.split,
+        dataset=smk.params.dataset,
+        split=smk.params.split,
         manifest=smk.input.manifest,
         class_index=int(smk.wildcards.cls),
-        layers=p.layers,
-        max_images=p.max_images,
-        settings=p.settings,
-        batch_size=p.batch_size,
-        device=p.device,
+        layers=smk.params.layers,
+        settings=smk.params.settings,
+        device=smk.params.device,
         circuit=smk.output.circuit,
         arrays=smk.output.arrays,
     )
-
-
-if __name__ == "__main__":
-    main(snakemake)  # noqa: F821 - injected by Snakemake's script directive

@@ -1,23 +1,19 @@
 """Rule neurflow_views: the circuit figure (fig7), its HTML view and the concept-labelling export folder."""
 
-from conceptscope import jobs
-from conceptscope.workflow import configure_logging
+from conceptscope.neurflow import jobs
+from conceptscope.runtime import run_job
 
-
-def main(smk) -> None:
-    configure_logging(smk.log[0])
-    jobs.neurflow_views(
+if __name__ == "__main__":
+    smk = snakemake  # noqa: F821 - injected by Snakemake's script directive
+    run_job(
+        smk,
+        jobs.neurflow_views,
         circuit=smk.input.circuit,
         weights=smk.input.weights,
         dataset=smk.params.dataset,
-        dataset_id=smk.params.dataset_id,
         manifest=smk.input.manifest,
-        per_group=smk.params.per_group,
+        settings=smk.params.settings,
         png=smk.output.png,
         html=smk.output.html,
         labelling=smk.output.labelling,
     )
-
-
-if __name__ == "__main__":
-    main(snakemake)  # noqa: F821 - injected by Snakemake's script directive

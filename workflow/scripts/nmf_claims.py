@@ -1,13 +1,11 @@
-"""Rule nmf_claims: writes results/reproduction/nmf_claims.csv (claims NMF-1, NMF-2)."""
+"""Rule nmf_claims: writes results/reproduction/nmf_claims.csv (claims NMF-1, NMF-2).
 
-from conceptscope import jobs
-from conceptscope.workflow import configure_logging
+The rule's params, inputs and outputs are the job's keyword arguments, by name.
+"""
 
-
-def main(smk) -> None:
-    configure_logging(smk.log[0])
-    jobs.nmf_claims(fig3=list(smk.input.fig3), rows=smk.output[0])
-
+from conceptscope.nmf import jobs
+from conceptscope.runtime import run_job
 
 if __name__ == "__main__":
-    main(snakemake)  # noqa: F821 - injected by Snakemake's script directive
+    smk = snakemake  # noqa: F821 - injected by Snakemake's script directive
+    run_job(smk, jobs.nmf_claims, **smk.params, **smk.input, **smk.output)

@@ -1,19 +1,11 @@
-"""Rule nmf_figures: Fig. 2, Fig. 3, Table 1, Fig. 4-5 of one model under results/figures/nmf/."""
+"""Rule nmf_figures: Fig. 2, Fig. 3, Table 1, Fig. 4-5 of one model under results/figures/nmf/.
 
-from conceptscope import jobs
-from conceptscope.workflow import configure_logging
+The rule's params, inputs and outputs are the job's keyword arguments, by name.
+"""
 
-
-def main(smk) -> None:
-    configure_logging(smk.log[0])
-    jobs.nmf_figures(
-        coupled=smk.input.coupled,
-        singles=list(smk.input.singles),
-        manifest=smk.input.manifest,
-        **dict(smk.output.items()),
-        **dict(smk.params.items()),
-    )
-
+from conceptscope.nmf import jobs
+from conceptscope.runtime import run_job
 
 if __name__ == "__main__":
-    main(snakemake)  # noqa: F821 - injected by Snakemake's script directive
+    smk = snakemake  # noqa: F821 - injected by Snakemake's script directive
+    run_job(smk, jobs.nmf_figures, **smk.params, **smk.input, **smk.output)

@@ -1,21 +1,11 @@
-"""Rule nmf_tcav: writes results/figures/nmf/fig6_{model}_tcav.{csv,png} (TCAV of latent concepts)."""
+"""Rule nmf_tcav: writes results/figures/nmf/fig6_{model}_tcav.{csv,png} (TCAV of latent concepts).
 
-from conceptscope import jobs
-from conceptscope.workflow import configure_logging, set_threads
+The rule's params, inputs and outputs are the job's keyword arguments, by name.
+"""
 
-
-def main(smk) -> None:
-    configure_logging(smk.log[0])
-    set_threads(smk.threads)
-    jobs.nmf_tcav(
-        weights=smk.input.weights,
-        coupled=smk.input.coupled,
-        manifest=smk.input.manifest,
-        csv=smk.output.csv,
-        png=smk.output.png,
-        **dict(smk.params.items()),
-    )
-
+from conceptscope.nmf import jobs
+from conceptscope.runtime import run_job
 
 if __name__ == "__main__":
-    main(snakemake)  # noqa: F821 - injected by Snakemake's script directive
+    smk = snakemake  # noqa: F821 - injected by Snakemake's script directive
+    run_job(smk, jobs.nmf_tcav, **smk.params, **smk.input, **smk.output)

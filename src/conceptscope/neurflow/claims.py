@@ -13,7 +13,7 @@ def nf_12(masking: pd.DataFrame) -> dict[str, str]:
     """NF-12 (Sect. 5.1): masking a neuron group changes the class probability far more than as many random neurons.
 
     ``masking``: rows (model, class_index, layer, node, drop, random_drop_mean)
-    of :func:`conceptscope.neurflow_circuit.masking_effect`. PASS when the
+    of :func:`conceptscope.neurflow.masking_table`. PASS when the
     group's drop exceeds the random mean drop for at least 80 % of the groups
     and the median ratio drop / random drop is at least 2 ("far more").
     """

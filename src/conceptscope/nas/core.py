@@ -40,19 +40,26 @@ are ours; each is stated where it is implemented and in config/README.md:
 
   Constant units get no label but *zeroing* (when constant 0), since ranges
   cannot separate anything.
+
+The defaults of every setting (``m``, the per-class sample, the aggregation,
+the width steps, the taxonomy thresholds) are those of
+:class:`conceptscope.nas.settings.NasSettings`.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
 import pandas as pd
+
+from ..checks import check_choice, check_int
+from .settings import AGGREGATIONS, NasSettings, TaxonomySettings, check_width_thresholds
 
 __all__ = [
     "NEURON_TYPES",
@@ -71,16 +78,7 @@ __all__ = [
 ]
 
 NEURON_TYPES = ("zeroing", "specialized", "bisemantic", "polysemantic", "suppressing", "differentiating")
-TAXONOMY_DEFAULTS: dict[str, float] = {
-    "zero_fraction": 0.95,
-    "top_fraction": 0.1,
-    "low_fraction": 0.1,
-    "dominance": 0.8,
-    "min_share": 0.15,
-    "enrichment": 1.5,
-    "eta": 0.6,
-}
-AGGREGATIONS = ("mean", "max")
+TAXONOMY_DEFAULTS: dict[str, float] = TaxonomySettings().as_dict()
 
 
 def sample_per_class(labels: np.ndarray, n_per_class: int, *, seed: int) -> np.ndarray:
@@ -90,8 +88,7 @@ def sample_per_class(labels: np.ndarray, n_per_class: int, *, seed: int) -> np.n
     ``default_rng([seed, class])``, so adding a class leaves the others' draws
     unchanged. Returns sorted positions (int64).
     """
-    if n_per_class < 1:
-        raise ValueError(f"n_per_class must be >= 1, got {n_per_class}")
+    check_int("n_per_class", n_per_class, minimum=1)
     labels = np.asarray(labels)
     picked = []
     for c in np.unique(labels):
@@ -102,10 +99,11 @@ def sample_per_class(labels: np.ndarray, n_per_class: int, *, seed: int) -> np.n
     return np.sort(np.concatenate(picked)).astype(np.int64)
 
 
-def unit_activations(arrays: Mapping[str, np.ndarray], kind: str, aggregation: str = "mean") -> np.ndarray:
+def unit_activations(
+    arrays: Mapping[str, np.ndarray], kind: str, aggregation: str = NasSettings.aggregation
+) -> np.ndarray:
     """One activation per image and unit, (n_samples, n_units): dense ``values``, else the spatial ``aggregation``."""
-    if aggregation not in AGGREGATIONS:
-        raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
+    check_choice("aggregation", aggregation, AGGREGATIONS)
     key = "values" if kind == "dense" else aggregation
     if key not in arrays:
         raise ValueError(f"a {kind} layer's cache needs the array {key!r}; it has {sorted(arrays)}")
@@ -121,8 +119,7 @@ def range_edges(lo: float, hi: float, m: int) -> np.ndarray:
         Increasing edges; ``n_ranges`` is ``m``, or 1 when ``lo == hi``.
         When ``lo < 0 < hi``, 0 is an edge.
     """
-    if m < 2:
-        raise ValueError(f"the number of ranges m must be >= 2 (so that 0 can be an edge), got {m}")
+    check_int("m", m, minimum=2)  # so that 0 can be an edge
     lo, hi = float(lo), float(hi)
     if not (np.isfinite(lo) and np.isfinite(hi)) or lo > hi:
         raise ValueError(f"need finite min <= max, got [{lo}, {hi}]")
@@ -150,11 +147,12 @@ def range_class_counts(values: np.ndarray, edges: np.ndarray, labels: np.ndarray
     return counts
 
 
-def width_classes(counts: np.ndarray, thresholds: Sequence[int] = (4, 12)) -> np.ndarray:
-    """Bar width step of each count: 0 for empty, 1 for 1..t1-1, 2 for t1..t2-1, 3 for t2 and more (1-3, 4-11, 12+)."""
-    t1, t2 = (int(t) for t in thresholds)
-    if not 1 < t1 < t2:
-        raise ValueError(f"width thresholds must satisfy 1 < t1 < t2, got {tuple(thresholds)}")
+def width_classes(counts: np.ndarray, thresholds: Sequence[int] | None = None) -> np.ndarray:
+    """Bar width step of each count: 0 for empty, 1 for 1..t1-1, 2 for t1..t2-1, 3 for t2 and more.
+
+    ``thresholds`` ``(t1, t2)`` defaults to ``NasSettings().width_thresholds`` (1-3, 4-11, 12+).
+    """
+    t1, t2 = check_width_thresholds(NasSettings().width_thresholds if thresholds is None else thresholds)
     counts = np.asarray(counts)
     return np.select([counts <= 0, counts < t1, counts < t2], [0, 1, 2], 3).astype(np.int8)
 
@@ -208,7 +206,7 @@ def summarize_layer(
     labels: np.ndarray,
     class_names: Sequence[str],
     *,
-    m: int = 30,
+    m: int = NasSettings.n_ranges,
     positions: np.ndarray | None = None,
     meta: Mapping[str, Any] | None = None,
 ) -> LayerSummary:
@@ -221,7 +219,7 @@ def summarize_layer(
     labels : ndarray (n_samples,)
         Class index of each image, in ``range(len(class_names))``.
     m : int
-        Ranges per unit (the thesis's 30).
+        Ranges per unit (the thesis's 30, ``NasSettings.n_ranges``).
     """
     values = np.asarray(values, dtype=np.float64)
     labels = np.asarray(labels, dtype=np.int64)
@@ -295,7 +293,9 @@ def classify_units(summary: LayerSummary, **thresholds: float) -> pd.DataFrame:
     ----------
     summary : LayerSummary
     **thresholds
-        Overrides of :data:`TAXONOMY_DEFAULTS` (unknown names raise).
+        Overrides of :data:`TAXONOMY_DEFAULTS`, the fields of
+        :class:`~conceptscope.nas.settings.TaxonomySettings` (unknown names and
+        values out of range raise).
 
     Returns
     -------
@@ -305,10 +305,12 @@ def classify_units(summary: LayerSummary, **thresholds: float) -> pd.DataFrame:
     ``top_share``, ``second_share``, ``n_top_classes`` (classes sharing the
     top), ``low_class``, ``low_share``, ``eta2``.
     """
-    unknown = set(thresholds) - set(TAXONOMY_DEFAULTS)
+    known = [f.name for f in fields(TaxonomySettings)]
+    unknown = set(thresholds) - set(known)
     if unknown:
-        raise ValueError(f"unknown taxonomy threshold(s) {sorted(unknown)}; known: {sorted(TAXONOMY_DEFAULTS)}")
-    t = TAXONOMY_DEFAULTS | {k: float(v) for k, v in thresholds.items()}
+        raise ValueError(f"unknown taxonomy threshold(s) {sorted(unknown)}; known: {sorted(known)}")
+    settings = TaxonomySettings(**thresholds)
+    t = {k: float(getattr(settings, k)) for k in known}
     rows = []
     for u in range(summary.n_units):
         v = summary.values[:, u]

@@ -31,7 +31,6 @@ Steps implemented (all deterministic):
 from __future__ import annotations
 
 import logging
-import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +38,9 @@ from typing import Any
 import numpy as np
 from sklearn.cluster import AgglomerativeClustering
 from sklearn.metrics import silhouette_score
+
+from ..checks import check_int, check_number, check_range_pair
+from .settings import NeurFlowSettings
 
 __all__ = [
     "NeuronGroup",
@@ -54,31 +56,13 @@ __all__ = [
 
 _log = logging.getLogger("conceptscope")
 
+_SEMANTIC_K = tuple(NeurFlowSettings().semantic_k)  # default cluster-count ranges
+_GROUP_K = tuple(NeurFlowSettings().group_k)
+
 
 # ----------------------------------------------------------------------------
 # argument checks
 # ----------------------------------------------------------------------------
-
-
-def _as_int(name: str, value: Any) -> int:
-    """``value`` as a Python int; bools and non-integers raise ValueError."""
-    if isinstance(value, bool | np.bool_):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    try:
-        return operator.index(value)
-    except TypeError:
-        raise ValueError(f"{name} must be an integer, got {value!r}") from None
-
-
-def _check_k_range(k_range: Any) -> tuple[int, int]:
-    try:
-        lo, hi = k_range
-    except (TypeError, ValueError):
-        raise ValueError(f"k_range must be a pair (min, max) of cluster counts, got {k_range!r}") from None
-    lo, hi = _as_int("k_range[0]", lo), _as_int("k_range[1]", hi)
-    if lo < 2 or hi < lo:
-        raise ValueError(f"k_range must satisfy 2 <= min <= max, got {k_range!r}")
-    return lo, hi
 
 
 def _float_matrix(name: str, value: Any, *, ndim: int) -> np.ndarray:
@@ -102,7 +86,7 @@ def _index_list(name: str, values: Any, size: int, *, allow_empty: bool = False)
         items = list(np.asarray(values).reshape(-1)) if isinstance(values, np.ndarray) else list(values)
     except TypeError:
         raise ValueError(f"{name} must be a sequence of integers, got {values!r}") from None
-    out = [_as_int(f"{name} entry", v) for v in items]
+    out = [check_int(f"{name} entry", v) for v in items]
     if not out and not allow_empty:
         raise ValueError(f"{name} must not be empty, got {values!r}")
     bad = [v for v in out if not 0 <= v < size]
@@ -136,7 +120,7 @@ def _ward_labels(X: np.ndarray, n_clusters: int) -> np.ndarray:
 
 
 def best_ward_clusters(
-    X: np.ndarray, *, k_range: tuple[int, int] = (2, 5), n_clusters: int | None = None
+    X: np.ndarray, *, k_range: tuple[int, int] = _GROUP_K, n_clusters: int | None = None
 ) -> tuple[np.ndarray, int, dict[int, float]]:
     """Ward clustering of the rows of ``X``, count chosen by the silhouette score.
 
@@ -149,7 +133,7 @@ def best_ward_clusters(
     ----------
     X : np.ndarray
         ``(n, d)`` finite feature vectors, one per row.
-    k_range : tuple of int, default (2, 5)
+    k_range : tuple of int, default ``NeurFlowSettings.group_k``, (2, 5)
         Inclusive range ``(min, max)`` of cluster counts to try, ``2 <= min <=
         max``. Counts above ``n - 1`` (where the silhouette is undefined) are
         skipped. Ignored when ``n_clusters`` is given.
@@ -189,9 +173,9 @@ def best_ward_clusters(
     n = X.shape[0]
     if n == 0:
         raise ValueError(f"X must have at least one row, got shape {X.shape}")
-    lo, hi = _check_k_range(k_range)
+    lo, hi = check_range_pair("k_range", k_range)
     if n_clusters is not None:
-        n_clusters = _as_int("n_clusters", n_clusters)
+        n_clusters = check_int("n_clusters", n_clusters)
         if n_clusters < 1:
             raise ValueError(f"n_clusters must be >= 1, got {n_clusters}")
 
@@ -343,7 +327,7 @@ def semantic_groups(
     attributions: np.ndarray,
     core: Sequence[int],
     *,
-    k_range: tuple[int, int] = (2, 5),
+    k_range: tuple[int, int] = _SEMANTIC_K,
 ) -> list[SemanticGroup]:
     """Split neuron ``a``'s concept ``V_a`` into weighted semantic groups.
 
@@ -368,7 +352,7 @@ def semantic_groups(
         ``(k, C_prev)`` per-patch integrated-gradients attributions for ``a``.
     core : sequence of int
         The core neurons ``S_a`` (distinct indices in ``[0, C_prev)``).
-    k_range : tuple of int, default (2, 5)
+    k_range : tuple of int, default ``NeurFlowSettings.semantic_k``, (2, 5)
         Cluster counts to try (see :func:`best_ward_clusters`).
 
     Returns
@@ -385,9 +369,7 @@ def semantic_groups(
     """
     if not isinstance(layer, str) or not layer:
         raise ValueError(f"layer must be a non-empty string, got {layer!r}")
-    neuron = _as_int("neuron", neuron)
-    if neuron < 0:
-        raise ValueError(f"neuron must be >= 0, got {neuron}")
+    neuron = check_int("neuron", neuron, minimum=0)
     ids = np.asarray(patch_ids)
     if ids.ndim != 1 or len(ids) == 0:
         raise ValueError(f"patch_ids must be a non-empty 1-D array, got shape {ids.shape}")
@@ -450,13 +432,19 @@ class NeuronGroup:
     vector: np.ndarray
 
 
-def _check_semantic(name: str, groups: Any) -> list[SemanticGroup]:
-    if isinstance(groups, SemanticGroup) or isinstance(groups, str | bytes):
-        raise ValueError(f"{name} must be a sequence of SemanticGroup, got {groups!r}")
+def _check_list(name: str, groups: Any, kind: type) -> list[Any]:
+    """``groups`` as a list, each a ``kind`` instance (a single instance or a string is refused)."""
+    if isinstance(groups, kind | str | bytes):
+        raise ValueError(f"{name} must be a sequence of {kind.__name__}, got {groups!r}")
     out = list(groups)
     for g in out:
-        if not isinstance(g, SemanticGroup):
-            raise ValueError(f"{name} must contain SemanticGroup objects, got {type(g).__name__}")
+        if not isinstance(g, kind):
+            raise ValueError(f"{name} must contain {kind.__name__} objects, got {type(g).__name__}")
+    return out
+
+
+def _check_semantic(name: str, groups: Any) -> list[SemanticGroup]:
+    out = _check_list(name, groups, SemanticGroup)
     keys = [(g.neuron, g.index) for g in out]
     if len(set(keys)) != len(keys):
         dup = sorted({key for key in keys if keys.count(key) > 1})
@@ -468,7 +456,7 @@ def neuron_groups(
     layer: str,
     groups: Sequence[SemanticGroup],
     *,
-    k_range: tuple[int, int] = (2, 5),
+    k_range: tuple[int, int] = _GROUP_K,
     n_groups: int | None = None,
 ) -> list[NeuronGroup]:
     """Cluster a layer's semantic groups into neuron groups.
@@ -487,7 +475,7 @@ def neuron_groups(
     groups : sequence of SemanticGroup
         Non-empty; ``(neuron, index)`` pairs must be unique and all vectors of
         equal length.
-    k_range : tuple of int, default (2, 5)
+    k_range : tuple of int, default ``NeurFlowSettings.group_k``, (2, 5)
         Counts searched when ``n_groups`` is None.
     n_groups : int, optional
         Fixed number of neuron groups (capped at the number of distinct
@@ -537,12 +525,7 @@ def neuron_groups(
 
 
 def _check_neuron_groups(name: str, groups: Any) -> list[NeuronGroup]:
-    if isinstance(groups, NeuronGroup) or isinstance(groups, str | bytes):
-        raise ValueError(f"{name} must be a sequence of NeuronGroup, got {groups!r}")
-    out = list(groups)
-    for g in out:
-        if not isinstance(g, NeuronGroup):
-            raise ValueError(f"{name} must contain NeuronGroup objects, got {type(g).__name__}")
+    out = _check_list(name, groups, NeuronGroup)
     layers = sorted({g.layer for g in out})
     if len(layers) > 1:
         raise ValueError(f"{name} must all belong to one layer, got layers {layers}")
@@ -657,12 +640,7 @@ def debugging_metric(
     if ref.shape[0] != X.shape[1]:
         raise ValueError(f"reference_max must have one entry per channel ({X.shape[1]}), got shape {ref.shape}")
     idx = _index_list("neurons", neurons, X.shape[1])
-    try:
-        eps = float(eps)
-    except (TypeError, ValueError):
-        raise ValueError(f"eps must be a positive float, got {eps!r}") from None
-    if not (np.isfinite(eps) and eps > 0):
-        raise ValueError(f"eps must be a positive finite float, got {eps!r}")
+    eps = check_number("eps", eps, minimum=0.0, exclusive_minimum=True)
     bad = [(s, float(ref[s])) for s in idx if ref[s] <= 0]
     if bad:
         raise ValueError(f"reference_max must be > 0 for every listed neuron; got (neuron, max) {bad}")
@@ -702,8 +680,6 @@ def rank_patches(patch_ids: np.ndarray, scores: np.ndarray, n: int) -> np.ndarra
     sc = _float_matrix("scores", scores, ndim=1)
     if sc.shape != ids.shape:
         raise ValueError(f"scores must have the shape of patch_ids {ids.shape}, got {sc.shape}")
-    n = _as_int("n", n)
-    if n < 0:
-        raise ValueError(f"n must be >= 0, got {n}")
+    n = check_int("n", n, minimum=0)
     order = np.argsort(-sc, kind="stable")
     return ids[order[:n]].copy()

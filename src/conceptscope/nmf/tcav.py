@@ -46,6 +46,8 @@ each ``interpret`` call, a small cost next to the gradients. Nothing here
 uses a global RNG (the classifier has its own seed, the model runs in eval
 mode), so no ``torch.random.fork_rng`` is needed and the same seed gives the
 same table on the same device and thread count.
+
+The figure of a summary is :func:`conceptscope.nmf.views.plot_tcav`.
 """
 
 from __future__ import annotations
@@ -53,7 +55,6 @@ from __future__ import annotations
 import tempfile
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -62,16 +63,17 @@ import torch
 from captum.concept import TCAV, Classifier, Concept
 from torch import nn
 
-from .activations import resolve_layers
-from .data import ImageSet
-from .models import InputSpec, resolve_device
+from ..activations import resolve_layers
+from ..checks import check_int
+from ..data import ImageSet
+from ..models import InputSpec, resolve_device
+from .settings import TcavSettings
 
 __all__ = [
     "BASELINE",
     "SUMMARY_COLUMNS",
     "TABLE_COLUMNS",
     "SeededSGDClassifier",
-    "plot_tcav",
     "summarize_tcav",
     "tcav_scores",
 ]
@@ -215,8 +217,8 @@ def tcav_scores(
     layers: Sequence[str],
     classes: Sequence[int],
     *,
-    n_random: int = 50,
-    n_random_sets: int = 5,
+    n_random: int = TcavSettings.n_random,
+    n_random_sets: int = TcavSettings.n_random_sets,
     seed: int = 0,
     batch_size: int = 32,
     device: str | torch.device | None = None,
@@ -285,12 +287,9 @@ def tcav_scores(
         raise ValueError("classes is empty: give at least one class index")
     if len(set(classes)) != len(classes):
         raise ValueError(f"classes contain duplicates: {classes}")
-    if n_random < 2:
-        raise ValueError(f"n_random must be >= 2, got {n_random}")
-    if n_random_sets < 1:
-        raise ValueError(f"n_random_sets must be >= 1, got {n_random_sets}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    n_random = check_int("n_random", n_random, minimum=2)
+    n_random_sets = check_int("n_random_sets", n_random_sets, minimum=1)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
 
     n = len(images)
     concepts = {str(name): _check_positions(str(name), pos, n) for name, pos in concept_positions.items()}
@@ -443,55 +442,3 @@ def summarize_tcav(table: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
-
-
-def plot_tcav(summary: pd.DataFrame, path: str | Path, *, title: str | None = None, alpha: float = 0.05) -> Path:
-    """Bars of the mean TCAV score per class, one panel per layer x concept; writes ``path`` and its CSV.
-
-    Error bars are the std over random sets, the dashed line over each bar is
-    the random baseline's mean for that layer and class, and ``*`` marks
-    p-values below ``alpha``. The numbers drawn go to ``path`` with suffix
-    ``.csv``, which is returned.
-    """
-    from matplotlib.figure import Figure
-
-    path = Path(path)
-    if summary.empty:
-        raise ValueError("summary is empty: nothing to plot")
-    layers = list(dict.fromkeys(summary["layer"]))
-    concepts = list(dict.fromkeys(summary["concept"]))
-    classes = list(dict.fromkeys(summary["class"]))
-    names = dict(zip(summary["class"], summary["class_name"].astype(str), strict=True))
-    fig = Figure(figsize=(max(3.0, 0.45 * len(classes) + 1.2) * len(concepts), 2.6 * len(layers) + 0.6))
-    axes = fig.subplots(len(layers), len(concepts), squeeze=False, sharey=True)
-    x = np.arange(len(classes))
-    top = max(1.12, float(np.nanmax(summary["tcav_mean"] + summary["tcav_std"].fillna(0.0))) + 0.12)
-    for i, layer in enumerate(layers):
-        for j, name in enumerate(concepts):
-            ax = axes[i][j]
-            part = summary[(summary["layer"] == layer) & (summary["concept"] == name)].set_index("class")
-            part = part.reindex(classes)
-            mean, std = part["tcav_mean"].to_numpy(), part["tcav_std"].fillna(0.0).to_numpy()
-            ax.bar(x, mean, 0.7, yerr=std, capsize=2, color="tab:blue", label="concept (mean, std over random sets)")
-            ax.hlines(
-                part["baseline_mean"], x - 0.4, x + 0.4, colors="k", linestyles="dashed", label="random baseline (mean)"
-            )
-            for xi, m, s, p in zip(x, mean, std, part["p_value"], strict=True):
-                if p < alpha:
-                    ax.text(xi, m + s + 0.02, "*", ha="center", va="bottom")
-            ax.set_xticks(x, [names[k] for k in classes], rotation=90 if len(classes) > 12 else 0)
-            ax.set_ylim(0, top)
-            ax.set_title(f"{name} @ {layer}", fontsize=9)
-            if j == 0:
-                ax.set_ylabel("TCAV score")
-            if i == len(layers) - 1:
-                ax.set_xlabel("class")
-    fig.set_layout_engine("constrained")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=7)
-    fig.suptitle(title or f"TCAV of {len(concepts)} concept(s); * p < {alpha}", fontsize=9)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    csv = path.with_suffix(".csv")
-    summary.to_csv(csv, index=False)
-    return csv

@@ -52,6 +52,9 @@ import h5py
 import numpy as np
 import torch
 
+from ..checks import check_choice
+from .settings import DISENTANGLEMENTS, NORMALIZATIONS, NapSettings
+
 __all__ = [
     "DISENTANGLEMENTS",
     "HDBSCAN_PARAMS",
@@ -70,8 +73,6 @@ __all__ = [
     "unit_statistics",
 ]
 
-DISENTANGLEMENTS = ("none", "max", "min_max", "mean", "mean_std")
-NORMALIZATIONS = ("paper", "authors")
 HDBSCAN_PARAMS: dict[str, Any] = {
     "min_cluster_size": 5,
     "min_samples": 5,
@@ -85,8 +86,7 @@ _log = logging.getLogger("conceptscope")
 
 
 def _check_method(method: str) -> None:
-    if method not in DISENTANGLEMENTS:
-        raise ValueError(f"unknown disentanglement {method!r}; choose one of {DISENTANGLEMENTS}")
+    check_choice("disentanglement", method, DISENTANGLEMENTS)
 
 
 def disentangle(arrays: Mapping[str, np.ndarray], kind: str, method: str) -> np.ndarray:
@@ -138,7 +138,9 @@ def _safe_divide(x: np.ndarray, divisor: np.ndarray) -> np.ndarray:
     return out
 
 
-def normalize(X: np.ndarray, *, kind: str, method: str, unit_shape: Sequence[int], mode: str = "paper") -> np.ndarray:
+def normalize(
+    X: np.ndarray, *, kind: str, method: str, unit_shape: Sequence[int], mode: str = NapSettings.normalization
+) -> np.ndarray:
     """Unit equalization (paper Eq. 2) of disentangled features; float64.
 
     ``mode="paper"``: divide each feature column by its max |a| over the rows
@@ -146,8 +148,7 @@ def normalize(X: np.ndarray, *, kind: str, method: str, unit_shape: Sequence[int
     and positions). ``mode="authors"``: as the authors' code (see the module
     docstring). Columns whose divisor is 0 stay 0; signs are kept.
     """
-    if mode not in NORMALIZATIONS:
-        raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {mode!r}")
+    check_choice("normalization", mode, NORMALIZATIONS)
     _check_method(method)
     X = np.asarray(X, dtype=np.float64)
     absmax = np.abs(X).max(axis=0) if len(X) else np.zeros(X.shape[1])
@@ -209,7 +210,7 @@ class ClusterResult:
 def cluster(
     X: np.ndarray,
     *,
-    max_precomputed: int = 20000,
+    max_precomputed: int = NapSettings.max_precomputed,
     device: str | torch.device | None = None,
     **params: Any,
 ) -> ClusterResult:
@@ -329,8 +330,8 @@ def extract_naps(
     labels: np.ndarray,
     predictions: np.ndarray,
     sample_ids: np.ndarray,
-    normalization: str = "paper",
-    max_precomputed: int = 20000,
+    normalization: str = NapSettings.normalization,
+    max_precomputed: int = NapSettings.max_precomputed,
     device: str | torch.device | None = None,
     meta: Mapping[str, Any] | None = None,
 ) -> NapResult:

@@ -51,21 +51,16 @@ NNDSVD initialization persist. Also note the scale convention the constraint
 implies: a component has the same strength (its row of F) in every matrix, so
 the relative scale of the data matrices matters.
 
-**Initialization** (``init``): P_i and O_j are the unit-normalized left
-factors of NNDSVD (Boutsidis and Gallopoulos 2008) of their own matrix; F is
-uniform in [0, 1) from ``torch.Generator().manual_seed(seed)`` (drawn in
-float64 and cast, so float32 and float64 runs start alike). The SVD is exact
-for small matrices and randomized (seeded range finder, one power iteration)
-otherwise. ``init="nndsvda"`` (the same paper's variant) fills NNDSVD's zeros
-with mean(X) before normalizing. Measured on planted coupled problems
-(D_i = P_i F, A_j = O_j F, rank 4, unit-column P_i, O_j, 300 sweeps):
-``nndsvd`` stalls at a fit of 0.53-0.66, because its frozen zeros do not match
-the planted supports, while ``nndsvda`` reaches 0.994-0.997 (tests/test_nmf.py);
-the default stays ``nndsvd``, the specified (authors') setting.
+**Initialization** (``init``, :mod:`conceptscope.nmf.init`): P_i and O_j are the
+unit-normalized left factors of NNDSVD (Boutsidis and Gallopoulos 2008) of their
+own matrix (``nndsvda`` fills its zeros with mean(X) first); F is uniform in
+[0, 1) from ``torch.Generator().manual_seed(seed)`` (drawn in float64 and cast,
+so float32 and float64 runs start alike).
 
 **Stopping**: after ``max_iter`` sweeps, or when the relative fit
 1 - sqrt(sum of squared residuals) / sqrt(sum ||X||_F^2) changes by less than
-``tol`` between sweeps. Defaults are the authors' run: d = 20, 50 iterations,
+``tol`` between sweeps. Defaults (:class:`SolverOptions`) are the authors' run,
+held by :class:`conceptscope.nmf.settings.NmfSettings`: d = 20, 50 iterations,
 tol = 1e-8, lam_f = 1, lam_p = lam_o = 0.
 
 **Against unconstrained multiplicative updates** (one matrix, all lambdas 0,
@@ -97,63 +92,96 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from ..checks import check_choice, check_int, check_number
+from .init import Matrix, _init_factor, _x_times
+from .settings import DTYPES, INITS, NmfSettings
+
 __all__ = [
-    "INITS",
     "UPDATES",
     "CoupledNMF",
     "CoupledNMFResult",
+    "SolverOptions",
     "fit_coupled",
     "fit_group_sparse",
     "fit_single",
-    "nndsvd",
     "objective",
 ]
 
 UPDATES = ("constrained", "projected")
-INITS = ("nndsvd", "nndsvda")
-_SVD_METHODS = ("auto", "exact", "randomized")
-_ROW_BLOCK = 1024
+_DTYPES = {name: getattr(torch, name) for name in DTYPES}
 
 _log = logging.getLogger("conceptscope")
 
-Matrix = Tensor | np.ndarray
+
+# -- options and validation ----------------------------------------------------------------------
 
 
-# -- validation ----------------------------------------------------------------------------------
+@dataclass
+class SolverOptions:
+    """Options of the coupled-NMF solvers; the defaults are :class:`~conceptscope.nmf.settings.NmfSettings`'s.
+
+    Attributes
+    ----------
+    n_components : int
+        d, at most min(rows, N) of every matrix.
+    max_iter, tol
+        At most ``max_iter`` sweeps (>= 0); stop when the relative fit changes by less than ``tol``.
+    lam_p, lam_o, lam_f : float
+        Ridge weights of P, O and F (>= 0). Under the unit-column constraint lam_p and lam_o
+        only shift the objective by a constant (module docstring).
+    seed : int
+        Seeds F (``torch.Generator().manual_seed(seed)``) and the randomized SVDs of the
+        initialization (one stream per matrix, spawned from ``numpy.random.SeedSequence(seed)``).
+    dtype : ``"float32"``, ``"float64"`` or the torch dtype
+    device : None (the device of the first matrix), or a device the data are moved to.
+    progress : bool
+        Show a tqdm bar with the loss and fit.
+    update : ``"constrained"`` or ``"projected"``
+        The P / O step: the exact unit-column majorize-minimize step (monotone), or the paper's
+        literal update-then-normalize (not monotone when lam_f > 0).
+    init : ``"nndsvd"`` or ``"nndsvda"``
+        Initialization of P and O (:mod:`conceptscope.nmf.init`).
+
+    The values are checked when a solver runs, not here.
+    """
+
+    n_components: int = NmfSettings.n_components
+    _: KW_ONLY  # the others by keyword only
+    max_iter: int = NmfSettings.max_iter
+    tol: float = NmfSettings.tol
+    lam_p: float = NmfSettings.lam_p
+    lam_o: float = NmfSettings.lam_o
+    lam_f: float = NmfSettings.lam_f
+    seed: int = 0
+    dtype: torch.dtype | str = NmfSettings.dtype
+    device: str | torch.device | None = None
+    progress: bool = False
+    update: str = "constrained"
+    init: str = NmfSettings.init
 
 
-def _check_dtype(dtype: torch.dtype) -> None:
-    if dtype not in (torch.float32, torch.float64):
-        raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
-
-
-def _check_nonnegative_number(name: str, value: float) -> float:
-    value = float(value)
-    if not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return value
-
-
-def _check_int(name: str, value: int, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+def _torch_dtype(dtype: torch.dtype | str) -> torch.dtype:
+    """``dtype`` (a name in :data:`~conceptscope.nmf.settings.DTYPES` or a torch dtype) as the torch dtype."""
+    if isinstance(dtype, str):
+        dtype = _DTYPES.get(dtype, dtype)
+    return check_choice("dtype", dtype, tuple(_DTYPES.values()))
 
 
 def _prepare(
     D: Sequence[Matrix],
     A: Sequence[Matrix],
-    dtype: torch.dtype,
+    dtype: torch.dtype | str,
     device: str | torch.device | None,
 ) -> tuple[list[Tensor], list[Tensor], list[float]]:
     """Tensors of ``dtype`` on one device, checked (2-D, same N, finite, >= 0); also ||X||_F^2 of each."""
-    _check_dtype(dtype)
+    dtype = _torch_dtype(dtype)
     for name, seq in (("D", D), ("A", A)):
         if isinstance(seq, Tensor | np.ndarray) and seq.ndim == 2:
             raise ValueError(f"{name} must be a sequence of 2-D matrices (wrap a single matrix in a list)")
@@ -188,146 +216,9 @@ def _prepare(
     return out[: len(D)], out[len(D) :], sq
 
 
-# -- products ------------------------------------------------------------------------------------
-
-
-def _x_times(X: Tensor, M: Tensor) -> Tensor:
-    """X @ M for X (rows, N), M (N, k); on the CPU in blocks of rows (MKL ran the tall product ~25 % faster so)."""
-    rows = X.shape[0]
-    if X.device.type != "cpu" or rows <= 2 * _ROW_BLOCK:
-        return X @ M
-    out = torch.empty(rows, M.shape[1], dtype=M.dtype, device=M.device)
-    for start in range(0, rows, _ROW_BLOCK):
-        torch.mm(X[start : start + _ROW_BLOCK], M, out=out[start : start + _ROW_BLOCK])
-    return out
-
-
 def _dot(a: Tensor, b: Tensor) -> float:
     """<a, b> of two small tensors of the same shape, accumulated in float64."""
     return float(torch.vdot(a.reshape(-1).double(), b.reshape(-1).double()))
-
-
-# -- NNDSVD ----------------------------------------------------------------------------------------
-
-
-def _randomized_svd(
-    X: Tensor, rank: int, generator: torch.Generator, *, oversample: int = 10, n_power_iter: int = 1
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Top-``rank`` SVD of X by a randomized range finder on the row space (Halko, Martinsson, Tropp 2011).
-
-    Omega (N x l, l = rank + oversample) is standard normal from ``generator`` (drawn on the CPU,
-    then moved). Q = orth((X^T X)^(q+1) Omega), orthonormalizing after every product, spans the
-    leading row space, so X ~ (X Q) Q^T and the SVD of the thin X Q (rows x l) gives the
-    factors: 3 + 2q passes over X (q = ``n_power_iter``).
-    """
-    m, n = X.shape
-    width = min(rank + oversample, m, n)
-    omega = torch.randn(n, width, generator=generator, dtype=X.dtype).to(X.device)
-    Y = _x_times(X, omega)
-    for _ in range(n_power_iter + 1):
-        Qr = torch.linalg.qr(X.T @ torch.linalg.qr(Y).Q).Q  # (n, width)
-        Y = _x_times(X, Qr)
-    U, S, Vh = torch.linalg.svd(Y, full_matrices=False)
-    return U[:, :rank], S[:rank], Vh[:rank] @ Qr.T
-
-
-def _top_svd(X: Tensor, rank: int, seed: int, svd: str) -> tuple[Tensor, Tensor, Tensor]:
-    if svd not in _SVD_METHODS:
-        raise ValueError(f"svd must be one of {_SVD_METHODS}, got {svd!r}")
-    if svd == "exact" or (svd == "auto" and min(X.shape) <= 4 * (rank + 10)):
-        U, S, Vh = torch.linalg.svd(X, full_matrices=False)
-        return U[:, :rank], S[:rank], Vh[:rank]
-    return _randomized_svd(X, rank, torch.Generator().manual_seed(seed))
-
-
-def _nndsvd_parts(U: Tensor, S: Tensor, Vh: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """NNDSVD from a truncated SVD: unit directions u (m, r), v (r, n) >= 0 and scales (r,)."""
-    u = torch.empty_like(U)
-    v = torch.empty_like(Vh)
-    scale = torch.empty_like(S)
-    # the leading pair of a non-negative matrix is non-negative up to a common sign (Perron-Frobenius)
-    u[:, 0] = U[:, 0].abs()
-    v[0] = Vh[0].abs()
-    scale[0] = S[0]
-    if U.shape[1] > 1:
-        x, y = U[:, 1:], Vh[1:].T  # (m, r-1), (n, r-1)
-        xp, xn, yp, yn = x.clamp(min=0), (-x).clamp(min=0), y.clamp(min=0), (-y).clamp(min=0)
-        nxp, nxn = torch.linalg.vector_norm(xp, dim=0), torch.linalg.vector_norm(xn, dim=0)
-        nyp, nyn = torch.linalg.vector_norm(yp, dim=0), torch.linalg.vector_norm(yn, dim=0)
-        mp, mn = nxp * nyp, nxn * nyn
-        take_p = mp > mn
-        # if both products vanish, keep whichever half of x is non-zero (x has unit norm)
-        take_p = torch.where((mp == 0) & (mn == 0), nxp > 0, take_p)
-        xs, ys = torch.where(take_p, xp, xn), torch.where(take_p, yp, yn)
-        nx, ny = torch.where(take_p, nxp, nxn), torch.where(take_p, nyp, nyn)
-        u[:, 1:] = xs / nx.clamp(min=torch.finfo(U.dtype).tiny)
-        v[1:] = (ys / ny.clamp(min=torch.finfo(U.dtype).tiny)).T
-        scale[1:] = S[1:] * torch.where(take_p, mp, mn)
-    return u, v, scale
-
-
-def nndsvd(X: Matrix, rank: int, *, seed: int = 0, svd: str = "auto", variant: str = "nndsvd") -> tuple[Tensor, Tensor]:
-    """Non-negative double SVD initialization (Boutsidis and Gallopoulos 2008).
-
-    For the leading singular triplet (s, x, y): W[:, 0] = sqrt(s) |x|, H[0] = sqrt(s) |y|.
-    For every further triplet, the positive parts (x+, y+) or the negative parts (x-, y-),
-    whichever has the larger ||x.|| ||y.||, are normalized to unit vectors (u, v) and
-    W[:, j] = sqrt(s m) u, H[j] = sqrt(s m) v with m that product. No zero filling.
-
-    Parameters
-    ----------
-    X : Tensor or ndarray (m, n)
-        Non-negative.
-    rank : int
-        1 <= rank <= min(m, n).
-    seed : int
-        Seeds the randomized SVD's test matrix; the result is a deterministic function of
-        (X, rank, seed) on a given device and thread count.
-    svd : ``"auto"``, ``"exact"`` or ``"randomized"``
-        ``auto``: exact (``torch.linalg.svd``) when min(m, n) <= 4 (rank + 10), else randomized
-        (oversampling 10, one power iteration, 5 passes over X).
-    variant : ``"nndsvd"`` or ``"nndsvda"``
-        ``nndsvda`` (the same paper's variant, as scikit-learn's): zeros of W and H replaced by mean(X).
-
-    Returns
-    -------
-    W : Tensor (m, rank), H : Tensor (rank, n)
-        Non-negative, dtype and device of X (a float tensor; other input becomes float64).
-    """
-    X = torch.as_tensor(X)
-    if not X.is_floating_point():
-        X = X.to(torch.float64)
-    if X.ndim != 2:
-        raise ValueError(f"X must be 2-D, got shape {tuple(X.shape)}")
-    rank = _check_int("rank", rank, 1)
-    if variant not in INITS:
-        raise ValueError(f"variant must be one of {INITS}, got {variant!r}")
-    if rank > min(X.shape):
-        raise ValueError(f"rank must be <= min(X.shape) = {min(X.shape)}, got {rank}")
-    low = float(X.min())
-    if low < 0:
-        raise ValueError(f"X must be non-negative, its minimum is {low!r}")
-    U, S, Vh = _top_svd(X, rank, seed, svd)
-    u, v, scale = _nndsvd_parts(U, S, Vh)
-    root = scale.sqrt()
-    W, H = u * root, v * root[:, None]
-    if variant == "nndsvda":
-        avg = X.mean()
-        W = torch.where(W > 0, W, avg)
-        H = torch.where(H > 0, H, avg)
-    return W, H
-
-
-def _init_factor(X: Tensor, d: int, seed: int, init: str) -> Tensor:
-    """Unit-column NNDSVD (``nndsvd``) or NNDSVDa (``nndsvda``, zeros filled with mean(X)) left factor of X."""
-    U, S, Vh = _top_svd(X, d, seed, "auto")
-    u, _, scale = _nndsvd_parts(U, S, Vh)
-    if init == "nndsvda":
-        W = u * scale.sqrt()
-        W = torch.where(W > 0, W, X.mean())
-        norm = torch.linalg.vector_norm(W, dim=0)
-        u = torch.where(norm > 0, W / torch.where(norm > 0, norm, 1.0), u)
-    return u.contiguous()
 
 
 # -- the updates -----------------------------------------------------------------------------------
@@ -491,35 +382,24 @@ class CoupledNMFResult:
 def _fit(
     D: Sequence[Matrix],
     A: Sequence[Matrix],
-    *,
-    n_components: int,
-    max_iter: int,
-    tol: float,
-    lam_p: float,
-    lam_o: float,
-    lam_f: float,
-    seed: int,
-    dtype: torch.dtype,
-    device: str | torch.device | None,
-    progress: bool,
-    update: str,
-    init: str,
+    options: SolverOptions,
     groups: Sequence[int] | Tensor | np.ndarray | None = None,
-    lam_group: float = 0.0,
+    lam_group: float | None = None,
 ) -> CoupledNMFResult:
-    d = _check_int("n_components", n_components, 1)
-    max_iter = _check_int("max_iter", max_iter, 0)
-    tol = _check_nonnegative_number("tol", tol)
-    lam_p = _check_nonnegative_number("lam_p", lam_p)
-    lam_o = _check_nonnegative_number("lam_o", lam_o)
-    lam_f = _check_nonnegative_number("lam_f", lam_f)
-    lam_group = _check_nonnegative_number("lam_group", lam_group)
-    seed = _check_int("seed", seed, 0)
-    if update not in UPDATES:
-        raise ValueError(f"update must be one of {UPDATES}, got {update!r}")
-    if init not in INITS:
-        raise ValueError(f"init must be one of {INITS}, got {init!r}")
-    Ds, As, sq = _prepare(D, A, dtype, device)
+    """The solver behind every ``fit_*``: checks ``options``, then the sweeps (a group penalty if ``lam_group``)."""
+    d = check_int("n_components", options.n_components, minimum=1)
+    max_iter = check_int("max_iter", options.max_iter, minimum=0)
+    tol = check_number("tol", options.tol, minimum=0)
+    lam_p = check_number("lam_p", options.lam_p, minimum=0)
+    lam_o = check_number("lam_o", options.lam_o, minimum=0)
+    lam_f = check_number("lam_f", options.lam_f, minimum=0)
+    lam_group = check_number("lam_group", lam_group, minimum=0) if lam_group is not None else 0.0
+    seed = check_int("seed", options.seed, minimum=0)
+    update = check_choice("update", options.update, UPDATES)
+    init = check_choice("init", options.init, INITS)
+    dtype = _torch_dtype(options.dtype)
+    progress = options.progress
+    Ds, As, sq = _prepare(D, A, dtype, options.device)
     mats = Ds + As
     lams = [lam_p] * len(Ds) + [lam_o] * len(As)
     n = mats[0].shape[1]
@@ -621,23 +501,7 @@ def _fit(
     )
 
 
-def fit_coupled(
-    D: Sequence[Matrix],
-    A: Sequence[Matrix],
-    *,
-    n_components: int = 20,
-    max_iter: int = 50,
-    tol: float = 1e-8,
-    lam_p: float = 0.0,
-    lam_o: float = 0.0,
-    lam_f: float = 1.0,
-    seed: int = 0,
-    dtype: torch.dtype = torch.float32,
-    device: str | torch.device | None = None,
-    progress: bool = False,
-    update: str = "constrained",
-    init: str = "nndsvd",
-) -> CoupledNMFResult:
+def fit_coupled(D: Sequence[Matrix], A: Sequence[Matrix], **options: Any) -> CoupledNMFResult:
     """Coupled NMF of pixel matrices ``D`` and activation matrices ``A`` with a shared F (module docstring).
 
     Parameters
@@ -646,82 +510,24 @@ def fit_coupled(
         Pixel matrices, one per input channel (may be empty). Non-negative.
     A : sequence of Tensor or ndarray (rows_j, N)
         Activation matrices of the probed layers (may be empty, not both). Non-negative.
-    n_components : int
-        d, at most min(rows, N) of every matrix.
-    max_iter, tol
-        At most ``max_iter`` sweeps; stop when the relative fit changes by less than ``tol``.
-    lam_p, lam_o, lam_f : float
-        Ridge weights of P, O and F (>= 0). Under the unit-column constraint lam_p and lam_o
-        only shift the objective by a constant (module docstring).
-    seed : int
-        Seeds F (``torch.Generator().manual_seed(seed)``) and the randomized SVDs of the
-        initialization (one stream per matrix, spawned from ``numpy.random.SeedSequence(seed)``).
-    dtype : torch.float32 or torch.float64
-    device : None (the device of the first matrix), or a device the data are moved to.
-    progress : bool
-        Show a tqdm bar with the loss and fit.
-    update : ``"constrained"`` or ``"projected"``
-        The P / O step: the exact unit-column majorize-minimize step (monotone), or the paper's
-        literal update-then-normalize (not monotone when lam_f > 0).
+    **options
+        The fields of :class:`SolverOptions`: ``n_components``, ``max_iter``, ``tol``,
+        ``lam_p``, ``lam_o``, ``lam_f``, ``seed``, ``dtype``, ``device``, ``progress``,
+        ``update``, ``init``.
 
     Returns
     -------
     CoupledNMFResult
     """
-    return _fit(
-        D,
-        A,
-        n_components=n_components,
-        max_iter=max_iter,
-        tol=tol,
-        lam_p=lam_p,
-        lam_o=lam_o,
-        lam_f=lam_f,
-        seed=seed,
-        dtype=dtype,
-        device=device,
-        progress=progress,
-        update=update,
-        init=init,
-    )
+    return _fit(D, A, SolverOptions(**options))
 
 
-def fit_single(
-    A: Matrix,
-    *,
-    n_components: int = 20,
-    max_iter: int = 50,
-    tol: float = 1e-8,
-    lam_p: float = 0.0,
-    lam_o: float = 0.0,
-    lam_f: float = 1.0,
-    seed: int = 0,
-    dtype: torch.dtype = torch.float32,
-    device: str | torch.device | None = None,
-    progress: bool = False,
-    update: str = "constrained",
-    init: str = "nndsvd",
-) -> CoupledNMFResult:
+def fit_single(A: Matrix, **options: Any) -> CoupledNMFResult:
     """Activations-only factorization of one layer, A (rows, N) ~ O F: :func:`fit_coupled` with D = [], A = [A].
 
     The result has ``P == []`` and ``O == [O]``; ``lam_p`` is accepted for symmetry and unused.
     """
-    return _fit(
-        [],
-        [A],
-        n_components=n_components,
-        max_iter=max_iter,
-        tol=tol,
-        lam_p=lam_p,
-        lam_o=lam_o,
-        lam_f=lam_f,
-        seed=seed,
-        dtype=dtype,
-        device=device,
-        progress=progress,
-        update=update,
-        init=init,
-    )
+    return _fit([], [A], SolverOptions(**options))
 
 
 def fit_group_sparse(
@@ -730,18 +536,7 @@ def fit_group_sparse(
     groups: Sequence[int] | Tensor | np.ndarray,
     *,
     lam_group: float,
-    n_components: int = 20,
-    max_iter: int = 50,
-    tol: float = 1e-8,
-    lam_p: float = 0.0,
-    lam_o: float = 0.0,
-    lam_f: float = 1.0,
-    seed: int = 0,
-    dtype: torch.dtype = torch.float32,
-    device: str | torch.device | None = None,
-    progress: bool = False,
-    update: str = "constrained",
-    init: str = "nndsvd",
+    **options: Any,
 ) -> CoupledNMFResult:
     """Coupled NMF with a group-sparse F (the paper's Table 2 extension).
 
@@ -771,27 +566,10 @@ def fit_group_sparse(
         Group id of every example (e.g. its class); any integers.
     lam_group : float
         Weight of the group penalty (>= 0; 0 gives :func:`fit_coupled`).
-    others
-        As :func:`fit_coupled`.
+    **options
+        As :func:`fit_coupled` (:class:`SolverOptions`).
     """
-    return _fit(
-        D,
-        A,
-        n_components=n_components,
-        max_iter=max_iter,
-        tol=tol,
-        lam_p=lam_p,
-        lam_o=lam_o,
-        lam_f=lam_f,
-        seed=seed,
-        dtype=dtype,
-        device=device,
-        progress=progress,
-        update=update,
-        init=init,
-        groups=groups,
-        lam_group=lam_group,
-    )
+    return _fit(D, A, SolverOptions(**options), groups=groups, lam_group=lam_group)
 
 
 def objective(
@@ -805,7 +583,7 @@ def objective(
     lam_f: float,
     *,
     groups: Sequence[int] | Tensor | np.ndarray | None = None,
-    lam_group: float = 0.0,
+    lam_group: float = NmfSettings.lam_group,
 ) -> float:
     """The coupled objective L (module docstring), with the group penalty when ``groups`` is given.
 
@@ -832,57 +610,16 @@ def objective(
     return total
 
 
-class CoupledNMF:
-    """Estimator wrapper of :func:`fit_coupled`; ``__init__`` only stores the arguments.
+class CoupledNMF(SolverOptions):
+    """Estimator wrapper of :func:`fit_coupled`; ``__init__`` (that of :class:`SolverOptions`) only stores the options.
 
     After :meth:`fit`: ``P_``, ``O_`` (lists of Tensor), ``F_`` (d, N), ``losses_``, ``fits_``,
     ``n_iter_``, ``converged_`` and ``result_`` (the :class:`CoupledNMFResult`).
     """
 
-    def __init__(
-        self,
-        n_components: int = 20,
-        *,
-        max_iter: int = 50,
-        tol: float = 1e-8,
-        lam_p: float = 0.0,
-        lam_o: float = 0.0,
-        lam_f: float = 1.0,
-        seed: int = 0,
-        dtype: torch.dtype = torch.float32,
-        device: str | torch.device | None = None,
-        update: str = "constrained",
-        init: str = "nndsvd",
-    ) -> None:
-        self.n_components = n_components
-        self.max_iter = max_iter
-        self.tol = tol
-        self.lam_p = lam_p
-        self.lam_o = lam_o
-        self.lam_f = lam_f
-        self.seed = seed
-        self.dtype = dtype
-        self.device = device
-        self.update = update
-        self.init = init
-
     def fit(self, D: Sequence[Matrix], A: Sequence[Matrix]) -> CoupledNMF:
         """Fit to pixel matrices ``D`` and activation matrices ``A``; returns self."""
-        res = fit_coupled(
-            D,
-            A,
-            n_components=self.n_components,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            lam_p=self.lam_p,
-            lam_o=self.lam_o,
-            lam_f=self.lam_f,
-            seed=self.seed,
-            dtype=self.dtype,
-            device=self.device,
-            update=self.update,
-            init=self.init,
-        )
+        res = _fit(D, A, self)
         self.result_ = res
         self.P_, self.O_, self.F_ = res.P, res.O, res.F
         self.losses_, self.fits_ = res.losses, res.fits

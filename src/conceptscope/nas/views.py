@@ -7,12 +7,13 @@ lower edge of range ``z`` is drawn in cell ``[i - z, i - z + 1)``. A unit whose
 activations stay above 0 starts at the zero line; one that stays at or below
 0 ends there. Each non-empty range is a bar of stacked class shares (bottom
 to top in class order), its width in three steps by the number of images
-(:func:`conceptscope.nas.width_classes`).
+(:func:`conceptscope.nas.width_classes`). The layer summary page is the template
+``static/summary.html`` (+ ``.css``, ``.js``) of this package, filled by
+:func:`conceptscope.pages.render_page`.
 """
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,10 +27,11 @@ from matplotlib.collections import PolyCollection
 from matplotlib.colors import to_hex
 from matplotlib.patches import Patch
 
-from .data import ImageSet
-from .nap_views import _display, _load
-from .nas import NEURON_TYPES, LayerSummary, assign_ranges, width_classes
-from .pages import READY_JS, inline_json, write_page
+from ..data import ImageSet
+from ..imaging import display_image, load_images
+from ..pages import inline_json, render_page, write_page
+from .core import NEURON_TYPES, LayerSummary, assign_ranges, width_classes
+from .settings import NasSettings, check_width_thresholds
 
 __all__ = [
     "BAR_WIDTHS",
@@ -73,6 +75,11 @@ def _first_cell(summary: LayerSummary, unit: int) -> int:
     return -int(summary.n_ranges[unit]) if hi <= 0 else 0
 
 
+def _thresholds(thresholds: Sequence[int] | None) -> tuple[int, int]:
+    """The bar width steps, ``NasSettings().width_thresholds`` when None."""
+    return check_width_thresholds(NasSettings().width_thresholds if thresholds is None else thresholds)
+
+
 def _unit_bars(summary: LayerSummary, unit: int, row: float, thresholds: Sequence[int]) -> tuple[list, list]:
     """Polygons and class indices of one unit's stacked bars (row = y of the row's centre)."""
     counts = summary.unit_counts(unit)
@@ -98,15 +105,17 @@ def plot_layer_summary(
     path: str | Path,
     *,
     taxonomy: pd.DataFrame | None = None,
-    max_rows: int = 64,
-    thresholds: Sequence[int] = (4, 12),
+    max_rows: int = NasSettings.max_rows,
+    thresholds: Sequence[int] | None = None,
     title: str = "",
 ) -> pd.DataFrame:
     """The layer summary as a PNG of the first ``max_rows`` units (the cap is stated in the title).
 
+    ``thresholds``: the bar width steps (default ``NasSettings().width_thresholds``).
     Returns (and writes beside the PNG as CSV) the drawn rows: unit, min, max,
     ranges, first cell and taxonomy labels.
     """
+    thresholds = _thresholds(thresholds)
     n = min(summary.n_units, int(max_rows))
     colors = class_colors(len(summary.class_names))
     polys, cls = [], []
@@ -188,101 +197,12 @@ def _summary_payload(summary: LayerSummary, taxonomy: pd.DataFrame | None, thres
     }
 
 
-_HTML = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>@@TITLE@@</title>
-<style>
-body { font: 13px system-ui, sans-serif; margin: 0; }
-header { position: sticky; top: 0; background: #fff; padding: 8px 12px; border-bottom: 1px solid #ccc; z-index: 2; }
-#legend span.swatch { display: inline-block; width: 11px; height: 11px; margin: 0 3px 0 10px; vertical-align: -1px; }
-#rows { padding: 6px 12px; }
-.unit-row { display: flex; align-items: center; height: 22px; border-bottom: 1px solid #f0f0f0; }
-.unit-row .name { width: 250px; flex: none; font-family: monospace; font-size: 11px;
-  white-space: nowrap; overflow: hidden; }
-.unit-row.hidden { display: none; }
-rect.zero { fill: #000; }
-</style></head>
-<body data-ready="0">
-<header><strong>@@TITLE@@</strong> <span id="info"></span>
-<label>type <select id="type"><option value="">all units</option></select></label>
-<div id="legend"></div></header>
-<div id="rows"></div>
-<script type="application/json" id="nas-data">@@DATA@@</script>
-<script>@@READY@@</script>
-<script>
-(function () {
-  try {
-    const d = JSON.parse(document.getElementById("nas-data").textContent);
-    const cell = 14, rowH = 20, barH = 0.8 * rowH;
-    let lo = 0, hi = 0;
-    for (const u of d.units) { lo = Math.min(lo, u.first); hi = Math.max(hi, u.first + u.counts.length); }
-    const width = (hi - lo + 1) * cell, zeroX = (0 - lo + 0.5) * cell;
-    const legend = document.getElementById("legend");
-    d.classes.forEach((c, k) => {
-      const s = document.createElement("span"); s.className = "swatch"; s.style.background = d.colors[k];
-      legend.appendChild(s); legend.appendChild(document.createTextNode(c));
-    });
-    legend.appendChild(document.createTextNode(
-      `  — bar width: 1-${d.thresholds[0] - 1}, ${d.thresholds[0]}-${d.thresholds[1] - 1}, ` +
-      `${d.thresholds[1]}+ images; ` +
-      "thick line = activation 0"));
-    document.getElementById("info").textContent = `${d.units.length} units, ${d.nImages} images`;
-    const sel = document.getElementById("type");
-    for (const t of d.types) {
-      const o = document.createElement("option"); o.value = t; o.textContent = t; sel.appendChild(o);
-    }
-    const rows = document.getElementById("rows");
-    const ns = "http://www.w3.org/2000/svg";
-    for (const u of d.units) {
-      const row = document.createElement("div"); row.className = "unit-row"; row.dataset.unit = u.unit;
-      row.dataset.labels = u.labels;
-      const name = document.createElement("span"); name.className = "name";
-      name.textContent = `${u.unit} [${u.edges[0]}, ${u.edges[u.edges.length - 1]}] ${u.labels}`;
-      name.title = name.textContent;
-      row.appendChild(name);
-      const svg = document.createElementNS(ns, "svg");
-      svg.setAttribute("width", width); svg.setAttribute("height", rowH);
-      const parts = [];
-      u.counts.forEach((c, i) => {
-        const n = c.reduce((a, b) => a + b, 0);
-        if (!n) return;
-        const w = d.barWidths[u.width[i]] * cell, cx = (u.first + i - lo + 0.5) * cell + cell / 2;
-        let y = (rowH + barH) / 2;
-        c.forEach((k, cls) => {
-          if (!k) return;
-          const h = barH * k / n; y -= h;
-          parts.push(`<rect x="${(cx - w / 2).toFixed(2)}" y="${y.toFixed(2)}" width="${w.toFixed(2)}" ` +
-            `height="${h.toFixed(2)}" fill="${d.colors[cls]}"><title>range ${i}: ` +
-            `[${u.edges[i]}, ${u.edges[i + 1]}${i === u.counts.length - 1 ? "]" : ")"} ` +
-            `${d.classes[cls]} ${k} of ${n}</title></rect>`);
-        });
-      });
-      const zx = (zeroX - 1.5).toFixed(2);  // the left edge of cell 0
-      parts.push(`<rect class="zero" x="${zx}" y="0" width="3" height="${rowH}"></rect>`);
-      svg.innerHTML = parts.join("");
-      row.appendChild(svg);
-      rows.appendChild(row);
-    }
-    sel.addEventListener("change", () => {
-      for (const r of rows.children) {
-        r.classList.toggle("hidden", !!sel.value && !r.dataset.labels.split("+").includes(sel.value));
-      }
-    });
-    markReady();
-  } catch (err) {
-    markFailed(err, "rows", "the page");
-  }
-})();
-</script>
-</body></html>
-"""
-
-
 def write_layer_summary_html(
     summary: LayerSummary,
     path: str | Path,
     *,
     taxonomy: pd.DataFrame | None = None,
-    thresholds: Sequence[int] = (4, 12),
+    thresholds: Sequence[int] | None = None,
     title: str = "",
 ) -> None:
     """The whole layer summary as one self-contained, scrollable HTML page (every unit; class legend).
@@ -290,14 +210,20 @@ def write_layer_summary_html(
     Rows are ``div.unit-row`` elements (``data-unit``, ``data-labels``), each with
     an inline SVG of its stacked bars and the zero line; a selector shows only
     the units of one taxonomy type. When rendered the page sets
-    ``document.body.dataset.ready = "1"``.
+    ``document.body.dataset.ready = "1"``. ``thresholds``: the bar width steps
+    (default ``NasSettings().width_thresholds``).
     """
-    payload = _summary_payload(summary, taxonomy, thresholds) | {"title": title}
-    page = _HTML.replace("@@TITLE@@", html.escape(title or "NAS layer summary")).replace("@@READY@@", READY_JS)
-    write_page(path, page.replace("@@DATA@@", inline_json(payload)))  # last: nothing is substituted inside the data
+    payload = _summary_payload(summary, taxonomy, _thresholds(thresholds)) | {"title": title}
+    page = render_page(
+        "conceptscope.nas",
+        "summary",
+        text={"TITLE": title or "NAS layer summary"},
+        data={"DATA": inline_json(payload)},
+    )
+    write_page(path, page)
 
 
-def select_neurons(taxonomy: pd.DataFrame, per_type: int = 2) -> pd.DataFrame:
+def select_neurons(taxonomy: pd.DataFrame, per_type: int = NasSettings.neurons_per_type) -> pd.DataFrame:
     """Up to ``per_type`` units per neuron type, the strongest by the quantity behind the rule.
 
     Returns a table ``type, unit, strength`` (a unit may appear under several types).
@@ -316,7 +242,7 @@ def _mosaic_tile(img: np.ndarray, px: int, color: str) -> np.ndarray:
     """An image (C, H, W) as an RGB tile (px + 4)^2 with a 2-px frame in the class colour."""
     from PIL import Image
 
-    arr, cmap = _display(img)
+    arr, cmap = display_image(img)
     rgb = np.repeat(arr[..., None], 3, axis=2) if cmap else arr
     tile = np.asarray(Image.fromarray(np.round(rgb * 255).astype(np.uint8)).resize((px, px), Image.Resampling.NEAREST))
     framed = np.empty((px + 4, px + 4, 3), dtype=np.uint8)
@@ -331,7 +257,7 @@ def plot_neuron(
     images: ImageSet,
     path: str | Path,
     *,
-    max_per_range: int = 12,
+    max_per_range: int = NasSettings.max_per_range,
     thumb_px: int = 28,
     title: str = "",
 ) -> pd.DataFrame:
@@ -361,7 +287,7 @@ def plot_neuron(
     table["drawn"] = table["rank_in_range"] < max_per_range
     ranges = sorted(table["range"].unique())
     drawn = table[table["drawn"]]
-    pix = _load(images, drawn["position"].to_numpy())
+    pix = load_images(images, drawn["position"].to_numpy())
     t = thumb_px + 4
     canvas = np.full((max_per_range * t, len(ranges) * t, 3), 255, dtype=np.uint8)
     for col, r in enumerate(ranges):

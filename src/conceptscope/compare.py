@@ -1,0 +1,126 @@
+"""Compare two results trees: claims, figure tables and every HDF5 dataset.
+
+Used to show that a refactor moved no result, and that two runs of one config
+give identical tables::
+
+    python -m conceptscope.compare results_a results_b
+
+compares ``reproduction/claims.csv``, every ``figures/**/*.csv`` and every
+dataset of every ``**/*.h5`` file (bit for bit: same shape, dtype and bytes;
+HDF5 attributes such as provenance are not compared), prints one line per
+difference and a summary, and exits 1 if anything differs or is missing on
+one side. Wall-clock columns of a table (:data:`TIMING_COLUMNS`: names ending
+in ``seconds``) differ between any two runs; they are left out of the
+comparison, and the summary counts the tables where they did differ.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+
+__all__ = ["TIMING_COLUMNS", "TreeComparison", "compare_trees"]
+
+TIMING_COLUMNS = re.compile(r"seconds$")
+
+
+@dataclass
+class TreeComparison:
+    """Outcome of :func:`compare_trees`: files compared, datasets compared, and the differences found."""
+
+    files: int = 0
+    datasets: int = 0
+    differences: list[str] = field(default_factory=list)
+    timing_only: list[str] = field(default_factory=list)  # tables equal apart from wall-clock columns
+
+    @property
+    def identical(self) -> bool:
+        return not self.differences
+
+
+def _files(root: Path) -> set[str]:
+    out = {"reproduction/claims.csv"} if (root / "reproduction/claims.csv").exists() else set()
+    out |= (
+        {str(p.relative_to(root)) for p in (root / "figures").rglob("*.csv")} if (root / "figures").exists() else set()
+    )
+    out |= {str(p.relative_to(root)) for p in root.rglob("*.h5")}
+    return out
+
+
+def _datasets(f: h5py.File) -> Iterator[tuple[str, h5py.Dataset]]:
+    found: list[tuple[str, h5py.Dataset]] = []
+    f.visititems(lambda name, obj: found.append((name, obj)) if isinstance(obj, h5py.Dataset) else None)
+    yield from sorted(found, key=lambda t: t[0])
+
+
+def _compare_h5(a: Path, b: Path, rel: str, out: TreeComparison) -> None:
+    with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
+        da, db = dict(_datasets(fa)), dict(_datasets(fb))
+        for name in sorted(set(da) ^ set(db)):
+            out.differences.append(f"{rel}:{name}: only in {'a' if name in da else 'b'}")
+        for name in sorted(set(da) & set(db)):
+            out.datasets += 1
+            x, y = da[name][()], db[name][()]
+            xa, ya = np.asarray(x), np.asarray(y)
+            if xa.shape != ya.shape or xa.dtype != ya.dtype or xa.tobytes() != ya.tobytes():
+                out.differences.append(f"{rel}:{name}: differs ({xa.shape} {xa.dtype} vs {ya.shape} {ya.dtype})")
+
+
+def compare_trees(a: str | Path, b: str | Path) -> TreeComparison:
+    """Compare the results trees ``a`` and ``b`` (see the module docstring)."""
+    a, b = Path(a), Path(b)
+    for root in (a, b):
+        if not root.is_dir():
+            raise FileNotFoundError(f"{root} is not a folder; give two results folders")
+    out = TreeComparison()
+    fa, fb = _files(a), _files(b)
+    for rel in sorted(fa ^ fb):
+        out.differences.append(f"{rel}: only in {'a' if rel in fa else 'b'}")
+    for rel in sorted(fa & fb):
+        out.files += 1
+        if rel.endswith(".h5"):
+            _compare_h5(a / rel, b / rel, rel, out)
+        elif (a / rel).read_bytes() != (b / rel).read_bytes():
+            if _equal_but_timing(a / rel, b / rel):
+                out.timing_only.append(rel)
+            else:
+                out.differences.append(f"{rel}: differs")
+    return out
+
+
+def _equal_but_timing(a: Path, b: Path) -> bool:
+    """Whether two CSV tables have the same columns and equal cells outside the timing columns."""
+    ta, tb = pd.read_csv(a, dtype=str, keep_default_na=False), pd.read_csv(b, dtype=str, keep_default_na=False)
+    if list(ta.columns) != list(tb.columns) or ta.shape != tb.shape:
+        return False
+    keep = [c for c in ta.columns if not TIMING_COLUMNS.search(str(c))]
+    return len(keep) < len(ta.columns) and ta[keep].equals(tb[keep])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("a", help="first results folder")
+    parser.add_argument("b", help="second results folder")
+    args = parser.parse_args(argv)
+    res = compare_trees(args.a, args.b)
+    for line in res.differences:
+        print(line)
+    timing = f" ({len(res.timing_only)} tables differ only in wall-clock columns)" if res.timing_only else ""
+    print(
+        f"compared {res.files} files ({res.datasets} HDF5 datasets): "
+        + ("identical" if res.identical else f"{len(res.differences)} differences")
+        + timing
+    )
+    return 0 if res.identical else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

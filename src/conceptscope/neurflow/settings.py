@@ -1,0 +1,156 @@
+"""NeurFlow settings: the ``neurflow`` config section, the single source of its defaults and checks.
+
+The defaults equal the JSON schema's (``workflow/schemas/config.schema.yaml``;
+a test compares them) and follow the paper where it gives a value (tau = 16,
+k = 50, N = 50; Cao et al., ICLR 2025, Sect. 5). :meth:`NeurFlowSettings.validate`
+checks each value, :meth:`NeurFlowSettings.check` the references to models,
+splits and layers and the core-set size against each layer's channel count.
+The library functions take their defaults from here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import torch
+
+from ..checks import check_choice, check_int, check_number, check_range_pair
+from ..settings import Section
+
+__all__ = ["IG_STEPS", "METHODS", "NeurFlowBatchSize", "NeurFlowSettings"]
+
+# integrated-gradients quadratures (conceptscope.neurflow.neuron_importance) and step-count modes
+METHODS = ("riemann_right", "riemann_left", "riemann_middle", "riemann_trapezoid", "gausslegendre")
+IG_STEPS = ("fixed", "adaptive")
+
+
+@dataclasses.dataclass(frozen=True)
+class NeurFlowBatchSize(Section):
+    """Forward rows (patches x steps) per integrated-gradients pass, per device (``neurflow.batch_size``)."""
+
+    KEY: ClassVar[str] = "neurflow.batch_size"
+
+    cpu: int = 256
+    cuda: int = 4096
+
+    def validate(self) -> None:
+        check_int("cpu", self.cpu, minimum=1)
+        check_int("cuda", self.cuda, minimum=1)
+
+    def rows(self, device: torch.device | str) -> int:
+        """The batch size for ``device`` (``cuda`` on a CUDA device, else ``cpu``)."""
+        return int(self.cuda if torch.device(device).type == "cuda" else self.cpu)
+
+
+@dataclasses.dataclass(frozen=True)
+class NeurFlowSettings(Section):
+    """The ``neurflow`` config section (see ``config/README.md`` for every key).
+
+    Attributes
+    ----------
+    tau, k, n_steps : int
+        Core neurons per target, concept patches per neuron, IG quadrature nodes N.
+    method : str
+        IG quadrature, one of :data:`METHODS` (``riemann_right`` is the paper's sum).
+    ig_steps : str
+        ``fixed`` (``n_steps`` nodes) or ``adaptive`` (doubled nested counts up to ``n_steps``).
+    adaptive_rtol, adaptive_max_swaps
+        Stop rule of the adaptive counts (:func:`conceptscope.neurflow.adaptive_importance`).
+    batch_size : NeurFlowBatchSize
+        Forward rows per pass, per device.
+    semantic_k, group_k : list of two int
+        Cluster-count ranges searched by silhouette (semantic groups, neuron groups).
+    n_groups : int or None
+        A fixed neuron-group count per layer instead of the search.
+    top_patches, per_group, n_random, debug_images : int
+        Patches kept per group, drawn per group in the figure, random neuron
+        sets per masked group, images scored with the debugging metric.
+    """
+
+    KEY: ClassVar[str] = "neurflow"
+
+    models: list[str] = dataclasses.field(default_factory=list)
+    split: str = "test"
+    model_splits: dict[str, str] = dataclasses.field(default_factory=dict)
+    layers: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    classes: list[int] = dataclasses.field(default_factory=lambda: [0])
+    max_images: int | None = 50
+    tau: int = 16
+    k: int = 50
+    n_steps: int = 50
+    method: str = "riemann_right"
+    ig_steps: str = "fixed"
+    adaptive_rtol: float = 0.2
+    adaptive_max_swaps: int = 1
+    batch_size: NeurFlowBatchSize = dataclasses.field(default_factory=NeurFlowBatchSize)
+    semantic_k: list[int] = dataclasses.field(default_factory=lambda: [2, 5])
+    group_k: list[int] = dataclasses.field(default_factory=lambda: [2, 5])
+    n_groups: int | None = None
+    top_patches: int = 12
+    per_group: int = 6
+    n_random: int = 20
+    debug_images: int = 30
+
+    def validate(self) -> None:
+        for name in ("tau", "k", "n_steps", "top_patches", "per_group", "n_random", "debug_images"):
+            check_int(name, getattr(self, name), minimum=1)
+        for name in ("max_images", "n_groups"):
+            if getattr(self, name) is not None:
+                check_int(name, getattr(self, name), minimum=1)
+        for c in self.classes:
+            check_int("classes entry", c, minimum=0)
+        check_choice("method", self.method, METHODS)
+        check_choice("ig_steps", self.ig_steps, IG_STEPS)
+        check_number("adaptive_rtol", self.adaptive_rtol, minimum=0.0, exclusive_minimum=True)
+        swaps = check_int("adaptive_max_swaps", self.adaptive_max_swaps, minimum=0)
+        if self.ig_steps == "adaptive" and swaps >= self.tau:
+            raise ValueError(f"adaptive_max_swaps: must be < tau ({self.tau}), got {swaps}")
+        if not isinstance(self.batch_size, NeurFlowBatchSize):
+            raise ValueError(f"batch_size must be a NeurFlowBatchSize, got {self.batch_size!r}")
+        for name in ("semantic_k", "group_k"):
+            value = getattr(self, name)
+            if isinstance(value, list | tuple) and len(value) == 2 and value[0] > value[1]:
+                raise ValueError(f"{name}: need min <= max, got {list(value)}")
+            check_range_pair(name, value)
+
+    def check(self, config: Mapping[str, Any]) -> list[str]:
+        """References to models, splits and layers; tau against the channels of every lower circuit block."""
+        from ..workflow import layer_shapes
+
+        models = config.get("models", {})
+        problems = []
+        for key in ("model_splits", "layers"):
+            for m in getattr(self, key):
+                if m not in self.models:
+                    problems.append(f"neurflow.{key}: {m!r} is not in neurflow.models")
+        for m in self.models:
+            if m not in models:
+                problems.append(f"neurflow.models: {m!r} is not a key of models ({', '.join(models)})")
+                continue
+            split = self.split_of(m)
+            if split not in models[m]["splits"]:
+                problems.append(f"neurflow.models: split {split!r} is not cached for {m}; add it to models.{m}.splits")
+            layers = self.circuit_layers(m, models[m]["layers"])
+            absent = [layer for layer in layers if layer not in models[m]["layers"]]
+            if absent:
+                problems.append(f"neurflow.layers.{m}: {absent} are not probed in {m} (models.{m}.layers)")
+                continue
+            shapes = layer_shapes(config, m)
+            for layer in layers[1:]:  # the lower block of each level; tau of its channels are the core set
+                channels = shapes[layer][0]
+                if self.tau > channels:
+                    problems.append(
+                        f"neurflow.tau = {self.tau} exceeds the {channels} channels of {layer} (models.{m}); "
+                        "lower neurflow.tau or probe a wider layer"
+                    )
+        return problems
+
+    def split_of(self, model: str) -> str:
+        """The split whose images ``model``'s circuits are built from (``model_splits``, else ``split``)."""
+        return self.model_splits.get(model, self.split)
+
+    def circuit_layers(self, model: str, probed: Sequence[str]) -> list[str]:
+        """The circuit's blocks of ``model`` from the logit layer down: configured, else the probed ones, top first."""
+        return list(self.layers.get(model, list(probed)[::-1]))
