@@ -486,44 +486,6 @@ def test_cuda_matches_cpu():
 
 # -- the package ------------------------------------------------------------------------------------
 
-OLD_PUBLIC_NAMES = {
-    # conceptscope.nmf (the solvers module before the subpackage)
-    "INITS", "UPDATES", "CoupledNMF", "CoupledNMFResult", "fit_coupled", "fit_group_sparse", "fit_single", "nndsvd",
-    "objective",
-    # conceptscope.nmf_analysis
-    "accuracy_vs_impurity", "class_weights", "cosine_similarity", "diagonal_dominance", "eigen_mean", "factor_table",
-    "latent_neighbours", "neighbour_distribution", "pixel_masks", "plot_accuracy_vs_impurity", "plot_eigen_means",
-    "plot_factor_table", "plot_masks_and_neighbours", "plot_similarity_heatmaps", "top_examples",
-    # conceptscope.tcav
-    "BASELINE", "SUMMARY_COLUMNS", "TABLE_COLUMNS", "SeededSGDClassifier", "plot_tcav", "summarize_tcav",
-    "tcav_scores",
-}  # fmt: skip
-
-
-def test_package_exports_the_old_public_names_and_each_module_all():
-    import importlib
-
-    assert OLD_PUBLIC_NAMES <= set(nmf.__all__)
-    for name in OLD_PUBLIC_NAMES:
-        assert getattr(nmf, name) is not None
-    for module in ("solvers", "init", "settings", "analysis", "tcav", "views"):
-        public = importlib.import_module(f"conceptscope.nmf.{module}").__all__
-        assert set(public) <= set(nmf.__all__) <= set(dir(nmf)), module
-    from conceptscope.nmf import fit_coupled, jobs, tcav_scores
-
-    assert fit_coupled is solvers.fit_coupled and callable(jobs.fit_coupled_nmf) and callable(tcav_scores)
-    with pytest.raises(AttributeError):
-        nmf.no_such_name  # noqa: B018
-
-
-def test_reading_the_settings_loads_neither_matplotlib_nor_captum():
-    import subprocess
-    import sys
-
-    code = "import sys; import conceptscope.nmf.settings; print('matplotlib' in sys.modules, 'captum' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.split() == ["False", "False"]
-
 
 def test_solver_defaults_are_the_settings_defaults():
     import dataclasses

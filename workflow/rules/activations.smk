@@ -24,6 +24,7 @@ for _model in MODELS:
             gpu=config["gpus_per_job"],
         params:
             model_id=_model,
+            split=lambda w: w.split,
             dataset=dataset_param(_model),
             layers=MODELS[_model]["layers"],
             full_maps=lambda w, m=_model: full_maps(m, w.split),

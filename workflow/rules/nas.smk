@@ -64,6 +64,7 @@ rule nas_taxonomy:
     conda:
         "../envs/conceptscope.yaml"
     params:
+        model_id=lambda w: w.model,
         layers=lambda w: nas_layers(w.model),
     script:
         "../scripts/nas_taxonomy.py"

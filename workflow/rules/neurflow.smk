@@ -24,6 +24,8 @@ rule neurflow_circuit:
     resources:
         gpu=config["gpus_per_job"],
     params:
+        model_id=lambda w: w.model,
+        class_index=lambda w: int(w.cls),
         dataset=get_dataset,
         split=lambda w: neurflow_split(w.model),
         layers=lambda w: neurflow_layers(w.model),

@@ -5,12 +5,4 @@ from conceptscope.runtime import run_job
 
 if __name__ == "__main__":
     smk = snakemake  # noqa: F821 - injected by Snakemake's script directive
-    run_job(
-        smk,
-        jobs.cache_activations,
-        **dict(smk.params.items()),
-        weights=smk.input.weights,
-        manifest=smk.input.manifest,
-        split=smk.wildcards.split,
-        outputs=list(smk.output),
-    )
+    run_job(smk, jobs.cache_activations, **smk.params, **smk.input, outputs=list(smk.output))

@@ -5,11 +5,4 @@ from conceptscope.runtime import run_job
 
 if __name__ == "__main__":
     smk = snakemake  # noqa: F821 - injected by Snakemake's script directive
-    run_job(
-        smk,
-        jobs.gather_claims,
-        row_files=list(smk.input),
-        not_run_reasons=smk.params.not_run_reasons,
-        csv=smk.output.csv,
-        md=smk.output.md,
-    )
+    run_job(smk, jobs.gather_claims, **smk.params, row_files=list(smk.input), **smk.output)

@@ -5,16 +5,4 @@ from conceptscope.runtime import run_job
 
 if __name__ == "__main__":
     smk = snakemake  # noqa: F821 - injected by Snakemake's script directive
-    run_job(
-        smk,
-        jobs.nas_layer_views,
-        summary=smk.input.summary,
-        table=smk.input.table,
-        dataset=smk.params.dataset,
-        split=smk.params.split,
-        manifest=smk.input.manifest,
-        settings=smk.params.settings,
-        png=smk.output.png,
-        html=smk.output.html,
-        neurons=smk.output.neurons,
-    )
+    run_job(smk, jobs.nas_layer_views, **smk.params, **smk.input, **smk.output)

@@ -5,15 +5,4 @@ from conceptscope.runtime import run_job
 
 if __name__ == "__main__":
     smk = snakemake  # noqa: F821 - injected by Snakemake's script directive
-    run_job(
-        smk,
-        jobs.nas_summary,
-        cache=smk.input.cache,
-        dataset=smk.params.dataset,
-        split=smk.params.split,
-        manifest=smk.input.manifest,
-        settings=smk.params.settings,
-        seed=smk.params.seed,
-        summary=smk.output.summary,
-        table=smk.output.table,
-    )
+    run_job(smk, jobs.nas_summary, **smk.params, **smk.input, **smk.output)

@@ -5,15 +5,4 @@ from conceptscope.runtime import run_job
 
 if __name__ == "__main__":
     smk = snakemake  # noqa: F821 - injected by Snakemake's script directive
-    run_job(
-        smk,
-        jobs.neurflow_views,
-        circuit=smk.input.circuit,
-        weights=smk.input.weights,
-        dataset=smk.params.dataset,
-        manifest=smk.input.manifest,
-        settings=smk.params.settings,
-        png=smk.output.png,
-        html=smk.output.html,
-        labelling=smk.output.labelling,
-    )
+    run_job(smk, jobs.neurflow_views, **smk.params, **smk.input, **smk.output)

@@ -13,57 +13,8 @@ Modules:
 - :mod:`~conceptscope.naps.jobs`: one function per workflow rule.
 """
 
-from .browser import write_browser
-from .claims import nap_1, nap_2, nap_4
-from .core import (
-    DISENTANGLEMENTS,
-    FORMAT_VERSION,
-    HDBSCAN_PARAMS,
-    NORMALIZATIONS,
-    STATISTIC_NAMES,
-    ClusterResult,
-    NapResult,
-    cluster,
-    disentangle,
-    extract_naps,
-    feature_units,
-    load_result,
-    normalize,
-    pairwise_distances,
-    save_result,
-    unit_statistics,
-)
-from .plots import plot_input_size, plot_nap_counts
-from .settings import NapInputSize, NapSettings
-from .views import plot_aggregation_gallery, plot_follow_image, plot_models_side_by_side, plot_nap_gallery
+from ..exports import lazy_exports
 
-__all__ = [
-    "DISENTANGLEMENTS",
-    "FORMAT_VERSION",
-    "HDBSCAN_PARAMS",
-    "NORMALIZATIONS",
-    "STATISTIC_NAMES",
-    "ClusterResult",
-    "NapInputSize",
-    "NapResult",
-    "NapSettings",
-    "cluster",
-    "disentangle",
-    "extract_naps",
-    "feature_units",
-    "load_result",
-    "nap_1",
-    "nap_2",
-    "nap_4",
-    "normalize",
-    "pairwise_distances",
-    "plot_aggregation_gallery",
-    "plot_follow_image",
-    "plot_input_size",
-    "plot_models_side_by_side",
-    "plot_nap_counts",
-    "plot_nap_gallery",
-    "save_result",
-    "unit_statistics",
-    "write_browser",
-]
+# the modules whose public names (their __all__) this package gives, looked up in this order
+_MODULES = ("settings", "claims", "core", "plots", "views", "browser")
+__getattr__, __dir__ = lazy_exports(__name__, _MODULES)

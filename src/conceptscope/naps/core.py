@@ -57,6 +57,7 @@ from .settings import DISENTANGLEMENTS, NORMALIZATIONS, NapSettings
 
 __all__ = [
     "DISENTANGLEMENTS",
+    "FORMAT_VERSION",
     "HDBSCAN_PARAMS",
     "NORMALIZATIONS",
     "STATISTIC_NAMES",

@@ -21,42 +21,22 @@ nf.importance(...)``), imported when first used, so reading the settings at work
 does not load matplotlib or scikit-learn.
 """
 
-from __future__ import annotations
+from ..exports import lazy_exports
 
-import importlib
-from typing import Any
-
-# submodule -> the public names it exports here (its __all__; a test keeps the two equal)
-_EXPORTS = {
-    "settings": "IG_STEPS METHODS NeurFlowBatchSize NeurFlowSettings",
-    "patches": "PATCH_SCALES circuit_patch_images class_patches concept_means make_patches top_k_patches",
-    "blocks": "BlockChain spatial_mean",
-    "neuron_importance": "adaptive_importance core_neurons importance integrated_gradients",
-    "groups": "NeuronGroup SemanticGroup best_ward_clusters debugging_metric edge_weights group_edges "
-    "neuron_groups rank_patches semantic_groups",
-    "circuit": "CIRCUIT_DEFAULTS CircuitResult build_circuit",
-    "evaluate": "class_images debugging_table masking_effect masking_table",
-    "views": "plot_circuit validate_circuit",
-    "page": "write_circuit_html",
-    "labelling": "write_labelling_export",
-    "prompts": "CIRCUIT_ANSWER_FORM CIRCUIT_INSTRUCTIONS CIRCUIT_PROMPT GROUP_ANSWER_FORM GROUP_INSTRUCTIONS "
-    "GROUP_PROMPT PROMPT_ROLE",
-    "plots": "plot_masking",
-    "claims": "nf_12",
-}
-_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names.split()}
-
-__all__ = sorted(_MODULE_OF)
-
-
-def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+# the modules whose public names (their __all__) this package gives, looked up in this order
+_MODULES = (
+    "settings",
+    "claims",
+    "patches",
+    "blocks",
+    "neuron_importance",
+    "groups",
+    "circuit",
+    "evaluate",
+    "views",
+    "page",
+    "labelling",
+    "prompts",
+    "plots",
+)
+__getattr__, __dir__ = lazy_exports(__name__, _MODULES)

@@ -132,7 +132,8 @@ def neurflow_evaluate(
     circuit: str | Path,
     arrays: str | Path,
     weights: str | Path,
-    caches: Mapping[str, str | Path],
+    caches: Sequence[str | Path],
+    layers: Sequence[str],
     dataset: Mapping[str, Any],
     manifest: str | Path,
     settings: Mapping[str, Any],
@@ -143,7 +144,8 @@ def neurflow_evaluate(
     png: str | Path,
 ) -> None:
     """Masking each neuron group against as many random neurons (paper Sect. 5.1, Fig. 9) and the
-    debugging metric M of the split's images against every group (App. F)."""
+    debugging metric M of the split's images against every group (App. F). ``caches``: the cache
+    files of ``layers`` (the circuit's blocks, top first), in that order."""
     from .evaluate import debugging_table, masking_table
     from .plots import plot_masking
 
@@ -158,7 +160,9 @@ def neurflow_evaluate(
     mask = masking_table(model, x, c, n_random=s.n_random, seed=seed)
     mask.to_csv(masking, index=False)
     plot_masking(mask, png, title=f"{c['model']} class {c['class_name']}: masking a neuron group vs random neurons")
-    debugging_table(c, caches, saved["patch_max"], n_images=s.debug_images).to_csv(debug, index=False)
+    debugging_table(c, dict(zip(layers, caches, strict=True)), saved["patch_max"], n_images=s.debug_images).to_csv(
+        debug, index=False
+    )
     _log.info(
         "%s class %d masking:\n%s",
         c["model"],

@@ -17,34 +17,8 @@ package, imported on first use: reading the settings at workflow parse time
 loads neither matplotlib nor captum.
 """
 
-from __future__ import annotations
+from ..exports import lazy_exports
 
-import importlib
-import importlib.util
-from types import ModuleType
-from typing import Any
-
-# the modules whose public names the package gives, searched in this order
-_MODULES = ("solvers", "init", "settings", "analysis", "tcav", "views")
-
-
-def _module(name: str) -> ModuleType:
-    return importlib.import_module(f"{__name__}.{name}")
-
-
-def __getattr__(name: str) -> Any:
-    if name == "__all__":
-        value: Any = sorted({n for m in _MODULES for n in _module(m).__all__})
-    elif importlib.util.find_spec(f"{__name__}.{name}") is not None:  # a submodule not imported yet
-        value = _module(name)
-    else:
-        module = next((module for module in map(_module, _MODULES) if name in module.__all__), None)
-        if module is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(module, name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__getattr__("__all__")})
+# the modules whose public names (their __all__) this package gives, looked up in this order
+_MODULES = ("settings", "claims", "solvers", "init", "analysis", "tcav", "views")
+__getattr__, __dir__ = lazy_exports(__name__, _MODULES)
