@@ -12,6 +12,7 @@ import pytest
 from browser import chromium_or_skip, dump_dom
 from matplotlib.colors import to_hex
 from PIL import Image
+from pngs import check_png
 from sklearn.datasets import make_blobs
 
 from conceptscope import data, naps
@@ -88,13 +89,7 @@ def _expected_thumbs(r: naps.NapResult, top_naps: int, per_nap: int) -> int:
 
 
 def _check_png(path, fig) -> None:
-    assert path.stat().st_size > 1000
-    with Image.open(path) as im:
-        assert im.format == "PNG"
-        w, h = im.size
-    fw, fh = fig.get_size_inches() * fig.dpi
-    assert abs(w - fw) <= 2 and abs(h - fh) <= 2
-    assert 300 <= w <= 6000 and 100 <= h <= 8000
+    check_png(path, fig, min_bytes=1000, width=(300, 6000), height=(100, 8000))
 
 
 # -- figures ---------------------------------------------------------------------------------------

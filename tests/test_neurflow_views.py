@@ -13,6 +13,7 @@ import pytest
 from browser import chromium_or_skip, dump_dom
 from matplotlib.colors import to_hex
 from PIL import Image
+from pngs import check_png
 
 from conceptscope import neurflow as nf
 from conceptscope.imaging import display_image
@@ -228,13 +229,7 @@ def test_plot_circuit_png_and_thumbnail_table(tmp_path, circuit, patch_images, p
         arr = ax.images[0].get_array()
         assert arr.min() >= 0.0 and arr.max() <= 1.0
 
-    assert path.stat().st_size > 5000
-    with Image.open(path) as im:
-        assert im.format == "PNG"
-        w, h = im.size
-    fw, fh = fig.get_size_inches() * fig.dpi
-    assert abs(w - fw) <= 2 and abs(h - fh) <= 2
-    assert 600 <= w <= 4000 and 400 <= h <= 3000
+    check_png(path, fig, min_bytes=5000, width=(600, 4000), height=(400, 3000))
 
 
 def test_plot_circuit_needs_pixels_of_drawn_patches_only(tmp_path, circuit, patch_images):
