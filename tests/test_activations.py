@@ -197,3 +197,48 @@ def test_dense_full_map_is_its_values_stored_once(tmp_path, digits_small):
         assert "full" not in f and "values" in f
     cached = act.read_cache(tmp_path / "fc.h5", keys=["full"])
     np.testing.assert_array_equal(cached.arrays["full"], act.read_cache(tmp_path / "fc.h5").arrays["values"])
+
+
+def test_dense_output_changed_in_place_later_is_stored_as_the_modules_own_output():
+    """Linear(4, 3) -> ReLU(inplace=True): the Linear's record keeps its negatives (it was stored post-ReLU)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(inplace=True)).eval()
+    x = torch.randn(16, 4, generator=torch.Generator().manual_seed(1))
+    rec = act.record_activations(model, ["0", "1"], [x])
+    with torch.no_grad():
+        ref = model[0](x)
+    assert (ref < 0).any()
+    np.testing.assert_array_equal(rec["0"]["values"].numpy(), ref.numpy())
+    np.testing.assert_array_equal(rec["1"]["values"].numpy(), ref.clamp_min(0).numpy())
+
+
+def test_vgg11_classifier_linear_and_its_inplace_relu_are_stored_apart():
+    """torchvision VGG-11: classifier.0 (Linear) is followed by ReLU(inplace=True) as classifier.1."""
+    from torchvision.models import vgg11
+
+    torch.manual_seed(0)
+    model = vgg11(num_classes=5).eval()
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    rec = act.record_activations(model, ["classifier.0", "classifier.1"], [x])
+    with torch.no_grad():
+        ref = model.classifier[0](torch.flatten(model.avgpool(model.features(x)), 1))
+    np.testing.assert_allclose(rec["classifier.0"]["values"].numpy(), ref.numpy(), rtol=1e-5, atol=1e-6)
+    assert (rec["classifier.0"]["values"] < 0).any() and not (rec["classifier.1"]["values"] < 0).any()
+
+
+@pytest.mark.parametrize("key", ["mean", "max"])
+def test_non_finite_cache_data_is_refused_naming_file_layer_and_fix(tmp_path, digits_small, key):
+    import h5py
+
+    model, inp = _model("nap_mnist_cnn")
+    path = tmp_path / "c.h5"
+    act.cache_activations(model, inp, digits_small, {"conv1": path}, progress=False)
+    with h5py.File(path, "a") as f:
+        a = f[key][()]
+        a.flat[:500] = np.nan
+        a.flat[-1] = np.inf
+        f[key][...] = a
+    with pytest.raises(act.CacheFileError, match=rf"c\.h5: layer conv1: 501 non-finite values .* in '{key}'.*delete"):
+        act.read_cache(path)
+    other = "max" if key == "mean" else "mean"
+    assert act.read_cache(path, keys=[other]).arrays[other].shape[0] == len(digits_small)

@@ -19,6 +19,7 @@ finished, so a killed job leaves nothing that looks complete.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -54,7 +55,9 @@ STATISTICS = ("mean", "max", "min", "std")
 
 
 class UnknownLayerError(ValueError):
-    """A probed layer name is not a module of the model."""
+    """A probed layer name is not a module of the model; ``valid`` lists every module path."""
+
+    valid: list[str] = []
 
 
 class CacheFileError(OSError):
@@ -62,12 +65,27 @@ class CacheFileError(OSError):
 
 
 def resolve_layers(model: nn.Module, layer_names: Sequence[str], *, model_name: str = "model") -> dict[str, nn.Module]:
-    """Map module paths to modules; every missing name is reported with the valid ones."""
+    """Map module paths to modules.
+
+    Raises
+    ------
+    UnknownLayerError
+        Naming every missing name with the closest valid module paths
+        (``difflib``) and how many there are; the full list is the error's
+        ``valid`` attribute (``python -m conceptscope.models SPEC`` prints it).
+    """
     modules = dict(model.named_modules())
     missing = [n for n in layer_names if n not in modules or n == ""]
     if missing:
-        valid = ", ".join(n for n in modules if n)
-        raise UnknownLayerError(f"{model_name} has no layer(s) {missing}. Valid layer names: {valid}")
+        valid = [n for n in modules if n]
+        close = {n: difflib.get_close_matches(n, valid, n=4, cutoff=0.5) for n in missing}
+        hints = "; ".join(f"{n!r}: closest {', '.join(c) if c else 'none'}" for n, c in close.items())
+        err = UnknownLayerError(
+            f"{model_name} has no layer(s) {missing} ({hints}). Valid layer names: {len(valid)} module paths, "
+            "listed by `python -m conceptscope.models <spec>`"
+        )
+        err.valid = valid
+        raise err
     return {n: modules[n] for n in layer_names}
 
 
@@ -85,7 +103,8 @@ def summarize(output: torch.Tensor) -> dict[str, torch.Tensor]:
     """
     x = output.detach().float()
     if x.ndim == 2:
-        return {"values": x}
+        # a copy: the output tensor itself may be changed in place by a later module (ReLU(inplace=True))
+        return {"values": x.clone()}
     if x.ndim == 4:
         x = x.flatten(2)  # (n, C, H*W)
     elif x.ndim == 3:
@@ -333,8 +352,9 @@ def read_cache(path: str | Path, *, keys: Iterable[str] | None = None) -> Cached
     Raises
     ------
     CacheFileError
-        If the file is not a complete cache file of this format; the message
-        says to delete it so that Snakemake rebuilds it.
+        If the file is not a complete cache file of this format, or an array
+        read holds NaN or inf; the message names the file, the layer and the
+        fix (delete it so that Snakemake rebuilds it).
     """
     path = Path(path)
     fix = f"Delete {path} and rerun snakemake to rebuild it."
@@ -351,12 +371,22 @@ def read_cache(path: str | Path, *, keys: Iterable[str] | None = None) -> Cached
             absent = [k for k in wanted if alias.get(k, k) not in f and k not in f]
             if absent:
                 raise CacheFileError(f"{path}: no array(s) {absent}; it holds {stored}.")
+            arrays = {k: f[k if k in f else alias[k]][()] for k in wanted}
+            for k, a in arrays.items():
+                bad = a.size - int(np.count_nonzero(np.isfinite(a)))
+                if bad:
+                    raise CacheFileError(
+                        f"{path}: layer {f.attrs['layer']}: {bad} non-finite values (NaN or inf) in {k!r}. "
+                        "Check the model's weights and inputs (a diverged training gives NaN), then "
+                        + fix[0].lower()
+                        + fix[1:]
+                    )
             return CachedLayer(
                 path=path,
                 layer=str(f.attrs["layer"]),
                 kind=str(f.attrs["kind"]),
                 unit_shape=tuple(int(s) for s in f.attrs["unit_shape"]),
-                arrays={k: f[k if k in f else alias[k]][()] for k in wanted},
+                arrays=arrays,
                 labels=f["labels"][()],
                 predictions=f["predictions"][()],
                 sample_ids=f["sample_ids"][()],
