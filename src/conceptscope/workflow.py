@@ -27,6 +27,7 @@ __all__ = [
     "ConfigError",
     "canonical",
     "check_config",
+    "layer_layouts",
     "layer_shapes",
     "schema_problem",
     "section_settings",
@@ -138,12 +139,18 @@ def check_config(config: Mapping[str, Any], *, check_data: bool = True) -> None:
         extra = sorted(set(m["full_maps"]) - set(m["layers"]))
         if extra:
             problems.append(f"{key}.full_maps: {extra} are not in {key}.layers")
+        extra = sorted(set(m.get("layouts", {})) - set(m["layers"]))
+        if extra:
+            problems.append(f"{key}.layouts: {extra} are not in {key}.layers")
         try:
             with torch.device("meta"):
                 model, _ = build_model(m["spec"], n_classes=10, in_channels=ds.get("channels", 3), pretrained=False)
             resolve_layers(model, m["layers"], model_name=f"{key}.layers: {m['spec']}")
+            layer_layouts(config, m_id)
         except ValueError as err:
             problems.append(str(err))
+        except (RuntimeError, NotImplementedError):
+            pass  # an op without a meta kernel: the cache job detects (or refuses) the layouts when it runs
     if not problems:  # the sections refer to models and layers: check those first
         for key in SECTIONS:
             try:
@@ -152,6 +159,25 @@ def check_config(config: Mapping[str, Any], *, check_data: bool = True) -> None:
                 problems.append(str(err))
     if problems:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
+
+
+def layer_layouts(config: Mapping[str, Any], model_id: str) -> dict[str, str]:
+    """The layout of every probed layer of ``models.<model_id>`` (set in ``layouts``, else detected).
+
+    Raises
+    ------
+    conceptscope.activations.LayoutError
+        If a layer's layout cannot be detected or the one set does not fit,
+        naming ``models.<id>`` and the layer.
+    """
+    from .activations import layer_layout
+
+    m = config["models"][model_id]
+    set_ = m.get("layouts") or {}
+    return {
+        layer: layer_layout(shape, set_.get(layer), name=f"models.{model_id} layer {layer}")
+        for layer, shape in layer_shapes(config, model_id).items()
+    }
 
 
 def _used_splits(config: Mapping[str, Any], dataset_id: str) -> list[str]:
