@@ -465,3 +465,14 @@ def test_a_missing_split_folder_is_reported_at_parse_time(tmp_path):
     _png(tmp_path / "train" / "a" / "1.png", (9, 9, 9))
     problems = data.check_folder_splits({"kind": "imagefolder", "root": str(tmp_path)}, ["train", "test"], key=KEY)
     assert len(problems) == 1 and str(tmp_path / "test") in problems[0]
+
+
+def test_class_count_without_reading_images(tmp_path):
+    assert data.class_count({"kind": "digits"}) == 10
+    assert data.class_count({"kind": "cifar100", "label_kind": "coarse"}) == 20
+    assert data.class_count({"kind": "cifar100"}) == 100
+    for cls in ("b", "a", ".ipynb_checkpoints"):
+        (tmp_path / "train" / cls).mkdir(parents=True)
+    assert data.class_count({"kind": "imagefolder", "root": str(tmp_path)}) == 2
+    assert data.class_count({"kind": "imagefolder", "root": str(tmp_path / "none")}) is None
+    assert data.class_count({"kind": "quickdraw", "root": str(tmp_path), "classes": ["cat", "dog", "owl"]}) == 3

@@ -50,6 +50,7 @@ __all__ = [
     "DataMissingError",
     "ImageSet",
     "check_folder_splits",
+    "class_count",
     "fit_to_input",
     "folder_classes",
     "load_split",
@@ -210,6 +211,28 @@ def split_names(spec: Mapping[str, Any]) -> tuple[str, ...]:
     if kind == "imagefolder":
         return tuple(spec.get("splits", ("train", "test")))
     return ("train", "test")
+
+
+def class_count(spec: Mapping[str, Any], *, key: str = "datasets.<id>") -> int | None:
+    """The number of classes of a configured data set, without reading its images (for parse-time checks).
+
+    ``None`` when it cannot be told without the files (a folder or QuickDraw
+    root that is missing: the data checks report that separately).
+    """
+    kind = spec["kind"]
+    fixed = {"digits": 10, "mnist": 10, "cifar10": 10}
+    if kind in fixed:
+        return fixed[kind]
+    if kind == "cifar100":
+        return 20 if spec.get("label_kind", "fine") == "coarse" else 100
+    if spec.get("classes"):
+        return len(spec["classes"])
+    try:
+        if kind == "quickdraw":
+            return len(list(_root(spec, key, kind).glob("*.npy"))) or None
+        return len(folder_classes(spec, key=key))
+    except DataMissingError:
+        return None
 
 
 def load_split(spec: Mapping[str, Any], split: str, *, key: str = "datasets.<id>") -> ImageSet:

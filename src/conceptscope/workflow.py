@@ -17,6 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from .data import DATASET_KINDS, check_folder_splits, split_names
@@ -28,6 +29,7 @@ __all__ = [
     "canonical",
     "check_config",
     "layer_layouts",
+    "layer_minimums",
     "layer_shapes",
     "schema_problem",
     "section_settings",
@@ -178,6 +180,41 @@ def layer_layouts(config: Mapping[str, Any], model_id: str) -> dict[str, str]:
         layer: layer_layout(shape, set_.get(layer), name=f"models.{model_id} layer {layer}")
         for layer, shape in layer_shapes(config, model_id).items()
     }
+
+
+def layer_minimums(config: Mapping[str, Any], model_id: str, *, n: int = 4, seed: int = 0) -> dict[str, float]:
+    """The smallest value each probed layer of ``models.<model_id>`` outputs on ``n`` seeded random inputs.
+
+    The model is built on the CPU with random weights (no download), so this
+    shows structural signs only: a layer after a ReLU never goes below 0,
+    a layer that is negative here is negative for trained weights too unless
+    training happens to avoid it. Used to refuse, at parse time, methods that
+    need non-negative activations (coupled NMF) on layers that have none.
+    """
+    from .models import build_model
+
+    m = config["models"][model_id]
+    ds = config["datasets"][m["dataset"]]
+    size = tuple(m["input_size"]) if m.get("input_size") else None
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model, inp = build_model(m["spec"], n_classes=10, in_channels=ds.get("channels", 3), input_size=size)
+        x = inp.normalize(torch.rand(n, inp.channels, *inp.size))
+    found: dict[str, float] = {}
+    modules = dict(model.named_modules())
+    handles = [
+        modules[layer].register_forward_hook(
+            lambda _m, _i, out, name=layer: found.__setitem__(name, min(found.get(name, np.inf), float(out.min())))
+        )
+        for layer in m["layers"]
+    ]
+    try:
+        with torch.no_grad():
+            model.eval()(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return found
 
 
 def _used_splits(config: Mapping[str, Any], dataset_id: str) -> list[str]:
