@@ -31,9 +31,31 @@ def _numpy_stats(a: np.ndarray) -> dict[str, np.ndarray]:
 @pytest.mark.parametrize("shape", [(3, 4, 5, 6), (2, 7, 1, 1)])
 def test_summarize_conv_equals_numpy(shape):
     x = torch.randn(*shape, generator=torch.Generator().manual_seed(1))
-    got = act.summarize(x)
+    got = act.summarize(x, "channels_first")
     for k, v in _numpy_stats(x.numpy()).items():
         np.testing.assert_allclose(got[k].numpy(), v, rtol=1e-5, atol=1e-6)
+    # the same maps stored channels last (a Swin stage): the same statistics per channel
+    nhwc = act.summarize(x.permute(0, 2, 3, 1).contiguous(), "channels_last")
+    for k, v in got.items():
+        np.testing.assert_allclose(nhwc[k].numpy(), v.numpy(), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    "shape, layout",
+    [((96, 56, 56), "channels_first"), ((56, 56, 96), "channels_last"), ((7, 1, 1), "channels_first")]
+    + [((197, 192), "tokens"), ((10,), "vector")],
+)
+def test_layouts_are_detected_from_square_maps(shape, layout):
+    assert act.layer_layout(shape) == layout
+
+
+@pytest.mark.parametrize("shape", [(4, 5, 6), (8, 8, 8)])
+def test_an_ambiguous_map_needs_its_layout_set_in_the_config(shape):
+    with pytest.raises(act.LayoutError, match=r"blocks\.2: cannot tell .* models\.<id>\.layouts"):
+        act.layer_layout(shape, name="blocks.2")
+    assert act.layer_layout(shape, "channels_last") == "channels_last"
+    with pytest.raises(act.LayoutError, match="needs 2 axes"):
+        act.layer_layout(shape, "tokens")
 
 
 def test_summarize_tokens_and_dense():
@@ -123,7 +145,8 @@ def test_unknown_layer_lists_valid_names_and_leaves_no_hooks():
     with pytest.raises(act.UnknownLayerError) as err:
         act.record_activations(model, ["conv1", "layer9", "fc2"], [torch.zeros(1, 1, 28, 28)])
     msg = str(err.value)
-    assert "layer9" in msg and "fc2" in msg and "Valid layer names" in msg and "pool2" in msg
+    assert "layer9" in msg and "fc2" in msg and "Valid layer names" in msg and "'fc2': closest fc" in msg
+    assert "pool2" in err.value.valid and "python -m conceptscope.models" in msg
     assert _all_hooks(model) == 0
 
 
@@ -197,3 +220,100 @@ def test_dense_full_map_is_its_values_stored_once(tmp_path, digits_small):
         assert "full" not in f and "values" in f
     cached = act.read_cache(tmp_path / "fc.h5", keys=["full"])
     np.testing.assert_array_equal(cached.arrays["full"], act.read_cache(tmp_path / "fc.h5").arrays["values"])
+
+
+def test_dense_output_changed_in_place_later_is_stored_as_the_modules_own_output():
+    """Linear(4, 3) -> ReLU(inplace=True): the Linear's record keeps its negatives (it was stored post-ReLU)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(inplace=True)).eval()
+    x = torch.randn(16, 4, generator=torch.Generator().manual_seed(1))
+    rec = act.record_activations(model, ["0", "1"], [x])
+    with torch.no_grad():
+        ref = model[0](x)
+    assert (ref < 0).any()
+    np.testing.assert_array_equal(rec["0"]["values"].numpy(), ref.numpy())
+    np.testing.assert_array_equal(rec["1"]["values"].numpy(), ref.clamp_min(0).numpy())
+
+
+def test_vgg11_classifier_linear_and_its_inplace_relu_are_stored_apart():
+    """torchvision VGG-11: classifier.0 (Linear) is followed by ReLU(inplace=True) as classifier.1."""
+    from torchvision.models import vgg11
+
+    torch.manual_seed(0)
+    model = vgg11(num_classes=5).eval()
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    rec = act.record_activations(model, ["classifier.0", "classifier.1"], [x])
+    with torch.no_grad():
+        ref = model.classifier[0](torch.flatten(model.avgpool(model.features(x)), 1))
+    np.testing.assert_allclose(rec["classifier.0"]["values"].numpy(), ref.numpy(), rtol=1e-5, atol=1e-6)
+    assert (rec["classifier.0"]["values"] < 0).any() and not (rec["classifier.1"]["values"] < 0).any()
+
+
+@pytest.mark.parametrize("key", ["mean", "max"])
+def test_non_finite_cache_data_is_refused_naming_file_layer_and_fix(tmp_path, digits_small, key):
+    import h5py
+
+    model, inp = _model("nap_mnist_cnn")
+    path = tmp_path / "c.h5"
+    act.cache_activations(model, inp, digits_small, {"conv1": path}, progress=False)
+    with h5py.File(path, "a") as f:
+        a = f[key][()]
+        a.flat[:500] = np.nan
+        a.flat[-1] = np.inf
+        f[key][...] = a
+    with pytest.raises(act.CacheFileError, match=rf"c\.h5: layer conv1: 501 non-finite values .* in '{key}'.*delete"):
+        act.read_cache(path)
+    other = "max" if key == "mean" else "mean"
+    assert act.read_cache(path, keys=[other]).arrays[other].shape[0] == len(digits_small)
+
+
+def test_a_channels_last_stage_is_cached_per_channel_with_channels_first_full_maps(tmp_path, digits_small):
+    """A Swin-like stage outputs (n, H, W, C): the cache holds C units (not W), and `full` is channels first."""
+
+    class ChannelsLast(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(1, 5, 3, padding=1)
+            self.stage = nn.Identity()
+            self.head = nn.Linear(5, 10)
+
+        def forward(self, x):
+            h = self.stage(self.conv(x).permute(0, 2, 3, 1))  # (n, 8, 8, 5)
+            return self.head(h.mean((1, 2)))
+
+    torch.manual_seed(0)
+    model = ChannelsLast().eval()
+    inp = models.InputSpec((8, 8), 1)
+    act.cache_activations(model, inp, digits_small, {"stage": tmp_path / "s.h5"}, full_layers=["stage"], progress=False)
+    c = act.read_cache(tmp_path / "s.h5")
+    assert c.layout == "channels_last" and c.kind == "conv" and c.unit_shape == (5, 8, 8) and c.n_units == 5
+    x = inp.normalize(digits_small.images(np.arange(len(digits_small)), (8, 8), 1))
+    with torch.no_grad():
+        ref = model.conv(x)  # (n, 5, 8, 8), channels first
+    np.testing.assert_allclose(c.arrays["mean"], ref.mean((2, 3)).numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(c.arrays["full"], ref.flatten(1).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_swin_stages_are_cached_per_channel_and_vit_blocks_per_token_channel(tmp_path, digits_small):
+    """timm Swin stages output (n, H, W, C) and ViT blocks (n, T, C): the cache holds C units for both."""
+    four = digits_small.subset(np.arange(4))
+    for spec, layers, want in [
+        ("timm:swin_tiny_patch4_window7_224", ["layers.0", "layers.3"], {"layers.0": 96, "layers.3": 768}),
+        ("timm:vit_tiny_patch16_224", ["blocks.11"], {"blocks.11": 192}),
+    ]:
+        torch.manual_seed(0)
+        model, inp = models.build_model(spec, n_classes=10, in_channels=1)
+        paths = {layer: tmp_path / f"{layer}.h5" for layer in layers}
+        act.cache_activations(model.eval(), inp, four, paths, batch_size=4, progress=False)
+        x = inp.normalize(four.images(np.arange(4), inp.size, inp.channels))
+        for layer in layers:
+            c = act.read_cache(paths[layer])
+            assert c.arrays["mean"].shape == (4, want[layer]) and c.n_units == want[layer], (spec, layer)
+            module = dict(model.named_modules())[layer]
+            out = {}
+            h = module.register_forward_hook(lambda _m, _i, o: out.setdefault("o", o.detach()))
+            with torch.no_grad():
+                model(x)
+            h.remove()
+            axes = (1, 2) if c.layout == "channels_last" else (1,)
+            np.testing.assert_allclose(c.arrays["mean"], out["o"].mean(axes).numpy(), rtol=1e-4, atol=1e-5)

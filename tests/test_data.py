@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from PIL import Image
 from sklearn.datasets import load_digits
 
+from conceptscope import data
 from conceptscope.data import DataMissingError, ImageSet, fit_to_input, load_split, select_subset
 
 KEY = "datasets.mydata"
@@ -415,3 +416,63 @@ def test_cifar10_partial_archive_is_missing(tmp_path):
 def test_unknown_kind_or_split(spec, split):
     with pytest.raises(ValueError, match="datasets.mydata"):
         load_split(spec, split, key=KEY)
+
+
+# -- one class list per folder data set ---------------------------------------------------------
+
+
+def test_hidden_folders_and_files_are_skipped_and_imagenet_keeps_sorted_wnid_indices(tmp_path):
+    wnids = ["n01440764", "n01443537", "n01484850"]  # tench, goldfish, great white shark: indices 0, 1, 2
+    for w in wnids:
+        _png(tmp_path / "val" / w / "ILSVRC2012_val_1.JPEG", (1, 2, 3))
+    _png(tmp_path / "val" / ".ipynb_checkpoints" / "x.png", (0, 0, 0))
+    _png(tmp_path / "val" / "n01440764" / ".ipynb_checkpoints" / "copy.png", (0, 0, 0))
+    _png(tmp_path / "val" / "n01440764" / ".hidden.png", (0, 0, 0))
+    s = load_split({"kind": "imagenet", "root": str(tmp_path)}, "val", key=KEY)
+    assert s.class_names == wnids and s.class_names.index("n01440764") == 0
+    np.testing.assert_array_equal(s.labels, [0, 1, 2])
+
+
+def test_class_indices_are_the_same_in_every_split_and_a_missing_class_folder_is_named(tmp_path):
+    for split in ("train", "test"):
+        for cls in ("circle_red", "square_green", "triangle_blue"):
+            if not (split == "test" and cls == "square_green"):
+                _png(tmp_path / split / cls / "1.png", (9, 9, 9))
+    spec = {"kind": "imagefolder", "root": str(tmp_path)}
+    train = load_split(spec, "train", key=KEY)
+    assert train.class_names.index("triangle_blue") == 2
+    with pytest.raises(DataMissingError, match=r"square_green missing or without images in .*test.*3 classes"):
+        load_split(spec, "test", key=KEY)
+    problems = data.check_folder_splits(spec, ["train", "test"], key=KEY)
+    assert len(problems) == 1 and "square_green" in problems[0] and f"{KEY}.classes" in problems[0]
+    picked = {**spec, "classes": ["circle_red", "triangle_blue"]}
+    test = load_split(picked, "test", key=KEY)
+    assert test.class_names == load_split(picked, "train", key=KEY).class_names == ["circle_red", "triangle_blue"]
+    np.testing.assert_array_equal(test.labels, [0, 1])
+
+
+def test_an_empty_class_folder_is_an_error_not_a_phantom_class(tmp_path):
+    _png(tmp_path / "train" / "a" / "1.png", (9, 9, 9))
+    (tmp_path / "train" / "b").mkdir()
+    (tmp_path / "train" / "b" / "notes.txt").write_text("no image")
+    spec = {"kind": "imagefolder", "root": str(tmp_path), "splits": ["train"]}
+    with pytest.raises(DataMissingError, match=r"class folder\(s\) b missing or without images"):
+        load_split(spec, "train", key=KEY)
+    assert data.check_folder_splits(spec, ["train"], key=KEY)[0].startswith(f"{KEY} (imagefolder): class folder(s) b")
+
+
+def test_a_missing_split_folder_is_reported_at_parse_time(tmp_path):
+    _png(tmp_path / "train" / "a" / "1.png", (9, 9, 9))
+    problems = data.check_folder_splits({"kind": "imagefolder", "root": str(tmp_path)}, ["train", "test"], key=KEY)
+    assert len(problems) == 1 and str(tmp_path / "test") in problems[0]
+
+
+def test_class_count_without_reading_images(tmp_path):
+    assert data.class_count({"kind": "digits"}) == 10
+    assert data.class_count({"kind": "cifar100", "label_kind": "coarse"}) == 20
+    assert data.class_count({"kind": "cifar100"}) == 100
+    for cls in ("b", "a", ".ipynb_checkpoints"):
+        (tmp_path / "train" / cls).mkdir(parents=True)
+    assert data.class_count({"kind": "imagefolder", "root": str(tmp_path)}) == 2
+    assert data.class_count({"kind": "imagefolder", "root": str(tmp_path / "none")}) is None
+    assert data.class_count({"kind": "quickdraw", "root": str(tmp_path), "classes": ["cat", "dog", "owl"]}) == 3

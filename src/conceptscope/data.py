@@ -33,6 +33,7 @@ of that order, so subsets are deterministic and nested.
 from __future__ import annotations
 
 import gzip
+import os
 import pickle
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -48,7 +49,10 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "DataMissingError",
     "ImageSet",
+    "check_folder_splits",
+    "class_count",
     "fit_to_input",
+    "folder_classes",
     "load_split",
     "select_subset",
     "split_names",
@@ -207,6 +211,28 @@ def split_names(spec: Mapping[str, Any]) -> tuple[str, ...]:
     if kind == "imagefolder":
         return tuple(spec.get("splits", ("train", "test")))
     return ("train", "test")
+
+
+def class_count(spec: Mapping[str, Any], *, key: str = "datasets.<id>") -> int | None:
+    """The number of classes of a configured data set, without reading its images (for parse-time checks).
+
+    ``None`` when it cannot be told without the files (a folder or QuickDraw
+    root that is missing: the data checks report that separately).
+    """
+    kind = spec["kind"]
+    fixed = {"digits": 10, "mnist": 10, "cifar10": 10}
+    if kind in fixed:
+        return fixed[kind]
+    if kind == "cifar100":
+        return 20 if spec.get("label_kind", "fine") == "coarse" else 100
+    if spec.get("classes"):
+        return len(spec["classes"])
+    try:
+        if kind == "quickdraw":
+            return len(list(_root(spec, key, kind).glob("*.npy"))) or None
+        return len(folder_classes(spec, key=key))
+    except DataMissingError:
+        return None
 
 
 def load_split(spec: Mapping[str, Any], split: str, *, key: str = "datasets.<id>") -> ImageSet:
@@ -415,27 +441,107 @@ def _read_quickdraw(spec: Mapping[str, Any], split: str, key: str, name: str) ->
     return replace(out, sample_ids=np.concatenate(ids))
 
 
-def _read_folder(spec: Mapping[str, Any], split: str, key: str, name: str) -> ImageSet:
+def _hidden(name: str) -> bool:
+    return name.startswith(".")
+
+
+def _class_source(spec: Mapping[str, Any], root: Path) -> str:
+    """The split whose class folders define the class list: train if its folder exists, else the first that does."""
+    splits = split_names(spec)
+    ordered = ["train", *[s for s in splits if s != "train"]] if "train" in splits else list(splits)
+    return next((s for s in ordered if (root / s).is_dir()), ordered[0])
+
+
+def folder_classes(spec: Mapping[str, Any], *, key: str = "datasets.<id>") -> list[str]:
+    """The class list of an ``imagefolder`` / ``imagenet`` data set, the same for every split.
+
+    ``classes`` from the config if set; else the class folders of the train
+    split (the first split present if there is no train folder), sorted by name as
+    torchvision's ``find_classes`` does (for ImageNet: sorted WordNet ids, the
+    standard ILSVRC2012 indices), hidden entries (``.ipynb_checkpoints``)
+    skipped. Class ``i`` is the ``i``-th name in every split.
+
+    Raises
+    ------
+    DataMissingError
+        If the folder of the split that defines the classes is missing or empty.
+    """
+    if spec.get("classes"):
+        return list(spec["classes"])
     kind = spec["kind"]
     root = _root(spec, key, kind)
-    folder = root / split
+    folder = root / _class_source(spec, root)
+    if not folder.is_dir():
+        raise _missing(key, kind, folder, "one sub-folder per class (it defines the class list of every split)")
+    names = sorted(e.name for e in os.scandir(folder) if e.is_dir() and not _hidden(e.name))
+    if not names:
+        raise _missing(key, kind, folder / "<class>", "one sub-folder per class")
+    return names
+
+
+def _is_image(path: str) -> bool:
+    p = Path(path)
+    return p.suffix.lower() in IMAGE_SUFFIXES and not any(_hidden(part) for part in p.parts[-2:])
+
+
+def _class_folders(spec: Mapping[str, Any], split: str, key: str) -> tuple[Path, list[str], list[str]]:
+    """The split folder, the class list, and the classes whose folder in the split is missing or has no image."""
+    kind = spec["kind"]
+    folder = _root(spec, key, kind) / split
     if not folder.is_dir():
         raise _missing(key, kind, folder, f"one sub-folder per class holding the {split} images")
-    class_dirs = sorted(p for p in folder.iterdir() if p.is_dir())
-    if spec.get("classes"):
-        wanted = list(spec["classes"])
-        by_name = {p.name: p for p in class_dirs}
-        absent = [c for c in wanted if c not in by_name]
-        if absent:
-            raise _missing(key, kind, folder / absent[0], f"the class folders {absent}")
-        class_dirs = [by_name[c] for c in wanted]
-    paths, labels = [], []
-    for c, d in enumerate(class_dirs):
-        files = sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        paths += files
-        labels += [c] * len(files)
-    if not paths:
-        raise _missing(key, kind, folder / "<class>/<image>", "image files in class sub-folders")
+    classes = folder_classes(spec, key=key)
+    empty = [c for c in classes if not (folder / c).is_dir() or not _has_image(folder / c)]
+    return folder, classes, empty
+
+
+def _empty_message(
+    spec: Mapping[str, Any], key: str, folder: Path, classes: Sequence[str], empty: Sequence[str]
+) -> str:
+    shown = ", ".join(empty[:5]) + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
+    return (
+        f"{key} ({spec['kind']}): class folder(s) {shown} missing or without images in {folder}. Every split "
+        f"needs every class of the class list ({len(classes)} classes); add the images under {key}.root, or set "
+        f"{key}.classes to the classes every split has"
+    )
+
+
+def _has_image(folder: Path) -> bool:
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        dirnames[:] = [d for d in dirnames if not _hidden(d)]
+        if any(_is_image(os.path.join(dirpath, f)) for f in filenames):
+            return True
+    return False
+
+
+def check_folder_splits(spec: Mapping[str, Any], splits: Sequence[str], *, key: str = "datasets.<id>") -> list[str]:
+    """Problems of an ``imagefolder`` / ``imagenet`` data set's ``splits`` (missing folders, missing or
+    empty class folders), one sentence each, without opening an image (for the parse-time config check)."""
+    problems = []
+    for split in splits:
+        try:
+            folder, classes, empty = _class_folders(spec, split, key)
+        except DataMissingError as err:
+            problems.append(str(err))
+            continue
+        if empty:
+            problems.append(_empty_message(spec, key, folder, classes, empty))
+    return problems
+
+
+def _read_folder(spec: Mapping[str, Any], split: str, key: str, name: str) -> ImageSet:
+    """Images of ``<root>/<split>/<class>/...`` listed by torchvision's ``make_dataset`` (recursive, sorted
+    paths), hidden files and folders skipped, labelled by the data set's one class list (:func:`folder_classes`)."""
+    from torchvision.datasets.folder import make_dataset
+
+    folder, classes, empty = _class_folders(spec, split, key)
+    if empty:
+        raise DataMissingError(_empty_message(spec, key, folder, classes, empty))
+    samples = [  # class by class in class-list order, each class's files in sorted path order
+        sample for i, c in enumerate(classes) for sample in make_dataset(str(folder), {c: i}, is_valid_file=_is_image)
+    ]
+    paths = [Path(p) for p, _ in samples]
+    labels = [c for _, c in samples]
     channels = int(spec.get("channels", 3))
     mode = "L" if channels == 1 else "RGB"
 
@@ -457,7 +563,7 @@ def _read_folder(spec: Mapping[str, Any], split: str, key: str, name: str) -> Im
         name=name,
         split=split,
         labels=np.asarray(labels, dtype=np.int64),
-        class_names=[d.name for d in class_dirs],
+        class_names=classes,
         sample_ids=np.arange(len(paths), dtype=np.int64),
         channels=channels,
         loader=loader,

@@ -189,8 +189,10 @@ def cache_activations(
     batch_size: int,
     device: str,
     seed: int,
+    layouts: Mapping[str, str] | None = None,
 ) -> None:
-    """One forward pass of a trained model over one split; one HDF5 file per layer."""
+    """One forward pass of a trained model over one split; one HDF5 file per layer (``layouts``: the
+    config's ``models.<id>.layouts``, the layers whose layout is set rather than detected)."""
     from . import activations
 
     dev = models.resolve_device(device)
@@ -206,6 +208,7 @@ def cache_activations(
         full_layers=full_maps,
         batch_size=batch_size,
         model_name=model_id,
+        layouts=layouts,
         provenance=provenance(
             model=model_id,
             spec=meta["spec"],

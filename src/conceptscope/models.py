@@ -23,6 +23,7 @@ x0.2 at epochs 30/60/90, batch 64); the number of epochs comes from config.
 
 from __future__ import annotations
 
+import difflib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -39,6 +40,7 @@ __all__ = [
     "LOCAL_ARCHITECTURES",
     "TRAINING_DEFAULTS",
     "InputSpec",
+    "list_layers",
     "PretrainedWeightsError",
     "build_model",
     "evaluate_accuracy",
@@ -253,6 +255,7 @@ def build_model(
         the message names the cache directory.
     """
     source, name = _parse_spec(spec)
+    _check_name(spec, source, name)
     if source == "local":
         if pretrained:
             raise ValueError(
@@ -275,6 +278,26 @@ def build_model(
     if input_size:
         inp = InputSpec(tuple(input_size), inp.channels, inp.mean, inp.std)
     return model, inp
+
+
+def _check_name(spec: str, source: str, name: str) -> None:
+    """Raise ``ValueError`` with the closest known names when ``name`` is no timm / torchvision model."""
+    if source == "local":
+        return  # checked by _parse_spec
+    if source == "timm":
+        import timm
+
+        known = timm.list_models()
+        ok = timm.is_model(name)
+    else:
+        import torchvision
+
+        known = torchvision.models.list_models()
+        ok = name in known
+    if not ok:
+        close = difflib.get_close_matches(name.split(".")[0], known, n=5, cutoff=0.5)
+        hint = f"closest: {', '.join(close)}" if close else f"{len(known)} names, e.g. {', '.join(known[:5])}"
+        raise ValueError(f"model spec {spec!r}: {source} has no model {name!r} ({hint})")
 
 
 def _build_timm(name: str, n_classes: int, pretrained: bool) -> tuple[nn.Module, InputSpec]:
@@ -461,3 +484,54 @@ def train_model(
             )
     model.eval()
     return history
+
+
+def list_layers(
+    spec: str, *, in_channels: int = 3, input_size: tuple[int, int] | None = None
+) -> list[tuple[str, str, str]]:
+    """``(module path, module type, output shape)`` of every module of a model, in registration order.
+
+    One forward pass of a single input on the ``meta`` device (no memory, no
+    weights, no download); a module that runs several times shows its first
+    output, one that never runs shows ``-``.
+    """
+    with torch.device("meta"):
+        model, inp = build_model(spec, n_classes=10, in_channels=in_channels, input_size=input_size)
+    shapes: dict[str, str] = {}
+
+    def hook(name: str):
+        def record(_module: nn.Module, _args: Any, out: Any) -> None:
+            if name not in shapes:
+                shapes[name] = str(tuple(out.shape)) if isinstance(out, torch.Tensor) else type(out).__name__
+
+        return record
+
+    named = [(n, m) for n, m in model.named_modules() if n]
+    handles = [m.register_forward_hook(hook(n)) for n, m in named]
+    try:
+        with torch.no_grad():
+            model.eval()(torch.empty(1, inp.channels, *inp.size, device="meta"))
+    finally:
+        for h in handles:
+            h.remove()
+    return [(n, type(m).__name__, shapes.get(n, "-")) for n, m in named]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m conceptscope.models SPEC [--in-channels C]``: print a model's module paths (the names
+    ``models.<id>.layers`` takes), their types and output shapes."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("spec", help="local:<arch>, timm:<name> or torchvision:<name>")
+    parser.add_argument("--in-channels", type=int, default=3)
+    args = parser.parse_args(argv)
+    rows = list_layers(args.spec, in_channels=args.in_channels)
+    width = max(len(n) for n, _, _ in rows)
+    for name, kind, shape in rows:
+        print(f"{name:<{width}}  {kind:<24} {shape}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -29,6 +29,7 @@ for _model in MODELS:
             layers=MODELS[_model]["layers"],
             full_maps=lambda w, m=_model: full_maps(m, w.split),
             batch_size=MODELS[_model]["batch_size"],
+            layouts=MODELS[_model]["layouts"],
             device=config["device"],
             seed=config["seed"],
         script:

@@ -3,12 +3,15 @@
 
 import re
 
-from snakemake.utils import validate
+from conceptscope.workflow import canonical, validate_config
 
-from conceptscope.workflow import canonical, check_config
-
-validate(config, "../schemas/config.schema.yaml")
-check_config(config)
+# schema (defaults filled in), then the cross-field checks; a few lines on error,
+# the validator's full report in logs/config_error.log
+validate_config(
+    config,
+    f"{workflow.basedir}/workflow/schemas/config.schema.yaml",
+    detail="logs/config_error.log",
+)
 
 DATASETS = canonical(config["datasets"])
 MODELS = canonical(config["models"])
