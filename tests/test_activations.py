@@ -311,7 +311,7 @@ def test_swin_stages_are_cached_per_channel_and_vit_blocks_per_token_channel(tmp
             assert c.arrays["mean"].shape == (4, want[layer]) and c.n_units == want[layer], (spec, layer)
             module = dict(model.named_modules())[layer]
             out = {}
-            h = module.register_forward_hook(lambda _m, _i, o: out.setdefault("o", o.detach()))
+            h = module.register_forward_hook(lambda _m, _i, o, out=out: out.setdefault("o", o.detach()))
             with torch.no_grad():
                 model(x)
             h.remove()
