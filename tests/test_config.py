@@ -244,3 +244,17 @@ def test_a_misspelt_model_name_gives_the_closest_names(test_config):
     cfg["models"]["timm_resnet18"]["spec"] = "timm:resnt18"
     with pytest.raises(ConfigError, match=r"timm has no model 'resnt18' \(closest: resnet18"):
         check_config(cfg)
+
+
+def test_nmf_on_a_layer_with_negative_outputs_fails_at_parse_time(test_config):
+    """timm ResNet-18's fc goes below 0 (and so does layer1.0.bn1, before its ReLU); layer1 ends in a ReLU."""
+    cfg = copy.deepcopy(test_config)
+    cfg["models"]["timm_resnet18"]["layers"] = ["layer1.0.bn1", "layer1", "layer4", "fc"]
+    cfg["nmf"]["layers"] = {"timm_resnet18": ["layer1.0.bn1", "layer1", "fc"]}
+    with pytest.raises(ConfigError) as err:
+        check_config(cfg)
+    msg = str(err.value)
+    assert "nmf.layers.timm_resnet18: layer1.0.bn1 (min -" in msg and ", fc (min -" in msg and "layer1 (" not in msg
+    cfg["nmf"]["layers"] = {}  # default: every probed layer but the last, all after a ReLU but the BatchNorm
+    with pytest.raises(ConfigError, match=r"layer1\.0\.bn1 \(min -[0-9.]+\) output negative values"):
+        check_config(cfg)

@@ -132,7 +132,31 @@ class NmfSettings(Section):
                     absent = [layer for layer in value if layer not in models[m]["layers"]]
                     if absent:
                         problems.append(f"nmf.layers.{m}: {absent} are not probed in {m} (models.{m}.layers)")
+        return problems or self._negative_layers(config)
+
+    def _negative_layers(self, config: Mapping[str, Any]) -> list[str]:
+        """Factored layers whose outputs go below 0 (seeded random inputs, random weights: structural signs).
+
+        Coupled NMF needs non-negative matrices; such a layer would otherwise fail in the NMF job, after
+        training and caching.
+        """
+        from ..workflow import layer_minimums
+
+        problems = []
+        for m in self.models:
+            mins = layer_minimums(config, m)
+            negative = [f"{layer} (min {mins[layer]:.3g})" for layer in self.layers_of(m, config) if mins[layer] < 0]
+            if negative:
+                problems.append(
+                    f"nmf.layers.{m}: {', '.join(negative)} output negative values (random inputs through the "
+                    "model with random weights); coupled NMF factors non-negative activations: pick layers that "
+                    f"end in a ReLU in nmf.layers.{m}"
+                )
         return problems
+
+    def layers_of(self, model: str, config: Mapping[str, Any]) -> list[str]:
+        """The factored layers of ``model``: its ``layers`` entry, else every probed layer but the last (logits)."""
+        return list(self.layers.get(model, config["models"][model]["layers"][:-1]))
 
     def eigen_k_of(self, model: str) -> int:
         """K of Fig. 3 for ``model``: its ``eigen_k`` entry, else :data:`DEFAULT_EIGEN_K`."""
