@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import h5py
@@ -61,3 +62,14 @@ def test_wall_clock_columns_are_left_out_but_counted(tmp_path, capsys):
     assert compare_trees(a, b).differences == ["figures/naps/t.csv: differs"]
     assert main([str(a), str(b)]) == 1
     assert "1 differences" in capsys.readouterr().out
+
+
+def test_json_files_are_compared_without_their_seconds(tmp_path):
+    a, b = _tree(tmp_path / "a"), _tree(tmp_path / "b")
+    for root, seconds, nodes in ((a, 1.5, [1, 2]), (b, 2.5, [1, 2])):
+        (root / "neurflow/m/class0").mkdir(parents=True)
+        (root / "neurflow/m/class0/circuit.json").write_text(json.dumps({"seconds": seconds, "nodes": nodes}))
+    res = compare_trees(a, b)
+    assert res.identical and res.timing_only == ["neurflow/m/class0/circuit.json"]
+    (b / "neurflow/m/class0/circuit.json").write_text(json.dumps({"seconds": 2.5, "nodes": [1, 3]}))
+    assert compare_trees(a, b).differences == ["neurflow/m/class0/circuit.json: differs"]

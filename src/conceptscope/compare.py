@@ -5,23 +5,27 @@ give identical tables::
 
     python -m conceptscope.compare results_a results_b
 
-compares ``reproduction/claims.csv``, every ``figures/**/*.csv`` and every
-dataset of every ``**/*.h5`` file (bit for bit: same shape, dtype and bytes;
-HDF5 attributes such as provenance are not compared), prints one line per
-difference and a summary, and exits 1 if anything differs or is missing on
-one side. Wall-clock columns of a table (:data:`TIMING_COLUMNS`: names ending
-in ``seconds``) differ between any two runs; they are left out of the
-comparison, and the summary counts the tables where they did differ.
+compares every CSV table (the claims, every figure's table, the per-method
+tables such as NeurFlow's ``masking.csv``), every JSON file (``circuit.json``,
+``metrics.json``) and every dataset of every HDF5 file (``**/*.h5``, bit for
+bit: same shape, dtype and bytes; HDF5 attributes such as provenance are not
+compared), prints one line per difference and a summary, and exits 1 if
+anything differs or is missing on one side. Wall-clock values differ between
+any two runs: table columns and JSON keys whose name ends in ``seconds``
+(:data:`TIMING_COLUMNS`) are left out, and the summary counts the files where
+they did differ. Torch files (``.pt``) and images are not compared.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -39,7 +43,7 @@ class TreeComparison:
     files: int = 0
     datasets: int = 0
     differences: list[str] = field(default_factory=list)
-    timing_only: list[str] = field(default_factory=list)  # tables equal apart from wall-clock columns
+    timing_only: list[str] = field(default_factory=list)  # files equal apart from wall-clock values
 
     @property
     def identical(self) -> bool:
@@ -47,12 +51,7 @@ class TreeComparison:
 
 
 def _files(root: Path) -> set[str]:
-    out = {"reproduction/claims.csv"} if (root / "reproduction/claims.csv").exists() else set()
-    out |= (
-        {str(p.relative_to(root)) for p in (root / "figures").rglob("*.csv")} if (root / "figures").exists() else set()
-    )
-    out |= {str(p.relative_to(root)) for p in root.rglob("*.h5")}
-    return out
+    return {str(p.relative_to(root)) for suffix in ("*.csv", "*.json", "*.h5") for p in root.rglob(suffix)}
 
 
 def _datasets(f: h5py.File) -> Iterator[tuple[str, h5py.Dataset]]:
@@ -89,11 +88,25 @@ def compare_trees(a: str | Path, b: str | Path) -> TreeComparison:
         if rel.endswith(".h5"):
             _compare_h5(a / rel, b / rel, rel, out)
         elif (a / rel).read_bytes() != (b / rel).read_bytes():
-            if _equal_but_timing(a / rel, b / rel):
+            same = _equal_json_but_timing if rel.endswith(".json") else _equal_but_timing
+            if same(a / rel, b / rel):
                 out.timing_only.append(rel)
             else:
                 out.differences.append(f"{rel}: differs")
     return out
+
+
+def _untimed(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _untimed(v) for k, v in obj.items() if not TIMING_COLUMNS.search(str(k))}
+    if isinstance(obj, list):
+        return [_untimed(v) for v in obj]
+    return obj
+
+
+def _equal_json_but_timing(a: Path, b: Path) -> bool:
+    """Whether two JSON files are equal once every key ending in ``seconds`` is dropped."""
+    return _untimed(json.loads(a.read_text())) == _untimed(json.loads(b.read_text()))
 
 
 def _equal_but_timing(a: Path, b: Path) -> bool:
@@ -113,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     res = compare_trees(args.a, args.b)
     for line in res.differences:
         print(line)
-    timing = f" ({len(res.timing_only)} tables differ only in wall-clock columns)" if res.timing_only else ""
+    timing = f" ({len(res.timing_only)} files differ only in wall-clock values)" if res.timing_only else ""
     print(
         f"compared {res.files} files ({res.datasets} HDF5 datasets): "
         + ("identical" if res.identical else f"{len(res.differences)} differences")

@@ -24,6 +24,7 @@ x0.2 at epochs 30/60/90, batch 64); the number of epochs comes from config.
 from __future__ import annotations
 
 import difflib
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -210,6 +211,8 @@ def training_settings(spec: str, overrides: Mapping[str, Any]) -> dict[str, Any]
     models (fine-tuning) to Adam 1e-4, batch 32.
     """
     source, name = _parse_spec(spec)
+    if source == "local" and name not in TRAINING_DEFAULTS:
+        raise ValueError(f"local architecture {name!r} has no training recipe: add it to models.TRAINING_DEFAULTS")
     base = TRAINING_DEFAULTS[name] if source == "local" else _EXTERNAL_TRAINING
     return {k: (overrides[k] if overrides.get(k) is not None else v) for k, v in base.items()}
 
@@ -489,7 +492,7 @@ def train_model(
 def list_layers(
     spec: str, *, in_channels: int = 3, input_size: tuple[int, int] | None = None
 ) -> list[tuple[str, str, str]]:
-    """``(module path, module type, output shape)`` of every module of a model, in registration order.
+    """``(module path, module type, output shape without the batch axis)`` of every module, in registration order.
 
     One forward pass of a single input on the ``meta`` device (no memory, no
     weights, no download); a module that runs several times shows its first
@@ -502,7 +505,7 @@ def list_layers(
     def hook(name: str):
         def record(_module: nn.Module, _args: Any, out: Any) -> None:
             if name not in shapes:
-                shapes[name] = str(tuple(out.shape)) if isinstance(out, torch.Tensor) else type(out).__name__
+                shapes[name] = str(tuple(out.shape[1:])) if isinstance(out, torch.Tensor) else type(out).__name__
 
         return record
 
@@ -518,20 +521,32 @@ def list_layers(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m conceptscope.models SPEC [--in-channels C]``: print a model's module paths (the names
-    ``models.<id>.layers`` takes), their types and output shapes."""
+    """Print a model's module paths (the names ``models.<id>.layers`` takes), their types and output shapes."""
     import argparse
 
-    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m conceptscope.models", description=main.__doc__)
     parser.add_argument("spec", help="local:<arch>, timm:<name> or torchvision:<name>")
-    parser.add_argument("--in-channels", type=int, default=3)
+    parser.add_argument("--in-channels", type=int, default=3, help="input channels of the data (1 = grey; default 3)")
+    parser.add_argument(
+        "--input-size", type=int, nargs=2, metavar=("H", "W"), help="input size (default: the model's own)"
+    )
     args = parser.parse_args(argv)
-    rows = list_layers(args.spec, in_channels=args.in_channels)
+    try:
+        rows = list_layers(
+            args.spec, in_channels=args.in_channels, input_size=tuple(args.input_size) if args.input_size else None
+        )
+    except ValueError as err:
+        parser.error(str(err))
     width = max(len(n) for n, _, _ in rows)
+    print(f"{'module path':<{width}}  {'type':<24} output shape (per input)")
     for name, kind, shape in rows:
         print(f"{name:<{width}}  {kind:<24} {shape}")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except BrokenPipeError:  # the output piped into `head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+        raise SystemExit(0) from None

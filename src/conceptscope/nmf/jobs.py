@@ -107,6 +107,11 @@ def _fit_model(
     s = NmfSettings.from_config(settings)
     _, inp, _ = models.load_model(weights)
     images = open_split(dataset, s.split, manifest)
+    if s.knn >= len(images):  # Fig. 4-5 read knn latent neighbours of each image: fail here, not after the fit
+        raise ValueError(
+            f"nmf.knn = {s.knn} latent neighbours, but the {s.split} split of {dataset['id']} has "
+            f"{len(images)} images; set nmf.knn below {len(images)}"
+        )
     x = images.images(np.arange(len(images)), inp.size, inp.channels).numpy()  # (N, C, H, W)
     D = [np.ascontiguousarray(x[:, i].reshape(len(x), -1).T) for i in range(x.shape[1])]
     A, layers, labels, predictions = _nmf_matrices(caches)
