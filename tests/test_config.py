@@ -258,3 +258,25 @@ def test_nmf_on_a_layer_with_negative_outputs_fails_at_parse_time(test_config):
     cfg["nmf"]["layers"] = {}  # default: every probed layer but the last, all after a ReLU but the BatchNorm
     with pytest.raises(ConfigError, match=r"layer1\.0\.bn1 \(min -[0-9.]+\) output negative values"):
         check_config(cfg)
+
+
+@pytest.mark.parametrize(
+    "kind, expected",
+    [
+        ("mnist", r"MNIST/raw/t10k-images-idx3-ubyte not found"),
+        ("cifar10", r"cifar-10-batches-py/test_batch not found"),
+        ("cifar100", r"cifar-100-python/test not found"),
+        ("quickdraw", r"datasets\.d \(quickdraw\): .* not found. Put one <class>\.npy"),
+    ],
+)
+def test_an_empty_data_folder_fails_at_parse_time_naming_the_missing_file(test_config, tmp_path, kind, expected):
+    cfg = copy.deepcopy(test_config)
+    cfg["datasets"]["d"] = {"kind": kind, "root": str(tmp_path)}  # exists, holds nothing
+    validate(cfg, SCHEMA)
+    cfg["models"]["nap_mnist_cnn"]["dataset"] = "d"
+    cfg["naps"]["compare"] = []  # Fig. 14 compares two models on one data set
+    with pytest.raises(ConfigError, match=expected):
+        check_config(cfg)
+    cfg["datasets"]["d"]["download"] = True  # fetched by the job that reads it (archive kinds)
+    if kind != "quickdraw":
+        check_config(cfg)

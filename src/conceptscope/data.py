@@ -50,6 +50,7 @@ __all__ = [
     "DataMissingError",
     "ImageSet",
     "check_folder_splits",
+    "check_split_files",
     "class_count",
     "fit_to_input",
     "folder_classes",
@@ -353,21 +354,70 @@ def _read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(tuple(int(d) for d in dims))
 
 
+def _mnist_stems(root: Path, split: str) -> dict[str, Path]:
+    """The IDX files of an MNIST split (each may also be gzipped, ``<stem>.gz``)."""
+    prefix = "train" if split == "train" else "t10k"
+    return {part: root / "MNIST" / "raw" / f"{prefix}-{part}-ubyte" for part in ("images-idx3", "labels-idx1")}
+
+
+def _cifar_paths(kind: str, root: Path, split: str) -> list[Path]:
+    """The pickles of a CIFAR split, its metadata file last."""
+    folder = root / _CIFAR_DIRS[kind]
+    if kind == "cifar10":
+        parts = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
+        return [folder / p for p in [*parts, "batches.meta"]]
+    return [folder / p for p in ["train" if split == "train" else "test", "meta"]]
+
+
+def _missing_files(spec: Mapping[str, Any], split: str, key: str) -> DataMissingError | None:
+    """The error for the first file of a split that is not there (archive kinds, QuickDraw), else None."""
+    kind = spec["kind"]
+    root = _root(spec, key, kind)
+    if kind == "mnist":
+        for stem in _mnist_stems(root, split).values():
+            if not (stem.exists() or stem.with_name(stem.name + ".gz").exists()):
+                return _missing(key, kind, stem, _MNIST_WHAT)
+    elif kind in _CIFAR_DIRS:
+        for p in _cifar_paths(kind, root, split):
+            if not p.exists():
+                return _missing(
+                    key, kind, p, f"the python version of the {kind.upper()} archive ({_CIFAR_DIRS[kind]}/)"
+                )
+    elif kind == "quickdraw":
+        wanted = spec.get("classes") or []
+        absent = [c for c in wanted if not (root / f"{c}.npy").exists()]
+        if not root.is_dir() or not (absent or wanted or any(root.glob("*.npy"))):
+            return _missing(key, kind, root, "one <class>.npy bitmap file per class (n x 784 uint8)")
+        if absent:
+            return _missing(key, kind, root / f"{absent[0]}.npy", f"the bitmap files of classes {absent}")
+    return None
+
+
+def check_split_files(spec: Mapping[str, Any], splits: Sequence[str], *, key: str = "datasets.<id>") -> list[str]:
+    """Problems of a data set's ``splits`` that can be seen without reading the data (for the parse-time
+    check): missing files of archive kinds and QuickDraw, missing split or class folders of folder kinds.
+    Nothing is reported for ``download: true`` (the files are fetched when a job reads them)."""
+    if spec["kind"] in ("imagefolder", "imagenet"):
+        return check_folder_splits(spec, splits, key=key)
+    if spec["kind"] == "digits" or spec.get("download"):
+        return []
+    return [str(err) for split in dict.fromkeys(splits) if (err := _missing_files(spec, split, key)) is not None]
+
+
+_MNIST_WHAT = "the MNIST IDX files (train-/t10k-images-idx3-ubyte, -labels-idx1-ubyte)"
+
+
 def _read_mnist(spec: Mapping[str, Any], split: str, key: str, name: str) -> ImageSet:
     root = _root(spec, key, "mnist")
     raw = root / "MNIST" / "raw"
-    prefix = "train" if split == "train" else "t10k"
     files = {}
-    for part in ("images-idx3", "labels-idx1"):
-        stem = raw / f"{prefix}-{part}-ubyte"
+    for part, stem in _mnist_stems(root, split).items():
         found = [p for p in (stem, stem.with_name(stem.name + ".gz")) if p.exists()]
         if not found and spec.get("download"):
             _download("mnist", root)
             found = [p for p in (stem, stem.with_name(stem.name + ".gz")) if p.exists()]
         if not found:
-            raise _missing(
-                key, "mnist", stem, "the MNIST IDX files (train-/t10k-images-idx3-ubyte, -labels-idx1-ubyte)"
-            )
+            raise _missing(key, "mnist", stem, _MNIST_WHAT)
         files[part] = found[0]
     images, labels = _read_idx(files["images-idx3"]), _read_idx(files["labels-idx1"])
     if images.shape[0] != labels.shape[0]:
@@ -388,13 +438,8 @@ def _names(values: Sequence[Any]) -> list[str]:
 def _read_cifar(spec: Mapping[str, Any], split: str, key: str, name: str) -> ImageSet:
     kind = spec["kind"]
     root = _root(spec, key, kind)
-    folder = root / _CIFAR_DIRS[kind]
-    if kind == "cifar10":
-        parts = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
-        meta_file, label_key = "batches.meta", "labels"
-    else:
-        parts, meta_file, label_key = ["train" if split == "train" else "test"], "meta", "fine_labels"
-    paths = [folder / p for p in [*parts, meta_file]]
+    label_key = "labels" if kind == "cifar10" else "fine_labels"
+    paths = _cifar_paths(kind, root, split)
     if not all(p.exists() for p in paths) and spec.get("download"):
         _download(kind, root)
     for p in paths:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .data import DATASET_KINDS, check_folder_splits, split_names
+from .data import DATASET_KINDS, check_split_files, split_names
 from .settings import ConfigError, Section
 
 __all__ = [
@@ -124,8 +124,8 @@ def check_config(config: Mapping[str, Any], *, check_data: bool = True) -> None:
                 problems.append(f"{key}.root is not set; kind {ds['kind']!r} reads its files from there")
             elif not Path(root).expanduser().exists() and not ds.get("download"):
                 problems.append(f"{key}.root: {root} does not exist. Put the {ds['kind']} files there or fix the path")
-            elif ds["kind"] in ("imagefolder", "imagenet"):
-                problems += check_folder_splits(ds, _used_splits(config, ds_id), key=key)
+            else:
+                problems += check_split_files(ds, _used_splits(config, ds_id), key=key)
     for m_id, m in config.get("models", {}).items():
         key = f"models.{m_id}"
         ds = datasets.get(m["dataset"])
