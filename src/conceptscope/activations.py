@@ -43,6 +43,7 @@ from torch import nn
 
 from .data import ImageSet
 from .models import InputSpec
+from .runtime import temporary_path
 
 __all__ = [
     "FORMAT_VERSION",
@@ -304,7 +305,7 @@ def record_activations(
 @contextmanager
 def _atomic_files(paths: Mapping[str, Path]) -> Iterator[dict[str, h5py.File]]:
     """Open temporary HDF5 files; rename all to their final names only on success."""
-    tmp = {k: p.with_name(f".{p.name}.tmp{os.getpid()}") for k, p in paths.items()}
+    tmp = {k: temporary_path(p) for k, p in paths.items()}
     files: dict[str, h5py.File] = {}
     try:
         for k, t in tmp.items():

@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from .data import ImageSet
+from .runtime import temporary_path
 
 __all__ = [
     "LOCAL_ARCHITECTURES",
@@ -362,7 +363,7 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
 def save_model(path: str | Path, model: nn.Module, inp: InputSpec, meta: Mapping[str, Any]) -> None:
     """Save weights, input spec and build arguments (atomically) to ``path``."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = temporary_path(path)
     torch.save({"state_dict": model.state_dict(), "input": asdict(inp), "meta": dict(meta)}, tmp)
     tmp.replace(path)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 from collections.abc import Callable, Mapping
 from importlib import resources
@@ -81,7 +82,7 @@ def write_page(path: str | Path, page: str) -> Path:
     """Write ``page`` to ``path`` (parents created) through a temporary file, so a reader never sees half a page."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")  # see conceptscope.runtime.temporary_path
     tmp.write_text(page, encoding="utf-8")
     tmp.replace(path)
     return path

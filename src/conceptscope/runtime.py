@@ -9,7 +9,9 @@ function with plain keyword arguments taken from the ``snakemake`` object.
 from __future__ import annotations
 
 import logging
+import os
 import platform
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +21,17 @@ import torch
 
 from . import __version__
 
-__all__ = ["configure_logging", "provenance", "run_job", "set_threads"]
+__all__ = [
+    "configure_logging",
+    "provenance",
+    "remove_stale_temporaries",
+    "run_job",
+    "run_summary",
+    "set_threads",
+    "temporary_path",
+]
+
+_TEMPORARY = re.compile(r"^\..+\.tmp\d*$")  # .<name>.tmp<pid>: a result being written
 
 
 def configure_logging(log_path: str | Path | None) -> logging.Logger:
@@ -65,3 +77,56 @@ def run_job(smk: Any, job: Callable[..., Any], /, **kwargs: Any) -> Any:
     set_threads(getattr(smk, "threads", 1))
     log.info("rule %s: %s", getattr(smk, "rule", "?"), getattr(job, "__qualname__", job))
     return job(**kwargs)
+
+
+def temporary_path(path: str | Path) -> Path:
+    """Where a writer puts ``path`` while writing it (``.<name>.tmp<pid>`` beside it), renamed when complete.
+
+    A job killed mid-write leaves only such a file, which no rule accepts as an
+    output and :func:`remove_stale_temporaries` removes at the next run.
+    """
+    path = Path(path)
+    return path.with_name(f".{path.name}.tmp{os.getpid()}")
+
+
+def remove_stale_temporaries(root: str | Path = "results") -> list[Path]:
+    """Delete the temporary files of writers that were killed (see :func:`temporary_path`) under ``root``.
+
+    Call it when no job runs (Snakemake's ``onstart``, which runs with the
+    working directory locked). Returns the files removed.
+    """
+    root = Path(root)
+    removed = []
+    if root.is_dir():
+        for dirpath, _, filenames in os.walk(root):
+            for name in filenames:
+                if _TEMPORARY.match(name):
+                    path = Path(dirpath) / name
+                    path.unlink(missing_ok=True)
+                    removed.append(path)
+    return removed
+
+
+def run_summary(root: str | Path = "results") -> str:
+    """The closing lines of a run: claim counts and where to look (claims table, report, HTML pages)."""
+    import csv
+    from collections import Counter
+
+    root = Path(root)
+    lines = ["", "conceptscope: done."]
+    claims = root / "reproduction" / "claims.csv"
+    if claims.exists():
+        with open(claims, newline="", encoding="utf-8") as fh:
+            counts = Counter(row["verdict"] for row in csv.DictReader(fh))
+        lines.append("  claims: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in ("PASS", "FAIL", "NOT RUN")))
+        lines.append(f"  claims table: {root / 'reproduction' / 'claims.md'}")
+    pages = sorted(
+        [*root.glob("naps/*/browser.html"), *root.glob("nas/*/*/summary.html"), *root.glob("neurflow/*/*/circuit.html")]
+    )
+    if pages:
+        lines.append(f"  HTML pages ({len(pages)}, open in a browser):")
+        lines += [f"    {p}" for p in pages[:12]]
+        if len(pages) > 12:
+            lines.append(f"    ... and {len(pages) - 12} more under {root}")
+    lines.append(f"  report with every figure: snakemake --report {root / 'report.html'}")
+    return "\n".join(lines)

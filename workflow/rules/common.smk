@@ -3,6 +3,7 @@
 
 import re
 
+from conceptscope.runtime import remove_stale_temporaries, run_summary
 from conceptscope.workflow import canonical, validate_config
 
 # schema (defaults filled in), then the cross-field checks; a few lines on error,
@@ -317,6 +318,20 @@ def neurflow_targets():
 
 
 # -- claims and final targets --------------------------------------------------
+
+
+RECOVERY_HINT = """
+conceptscope: a job failed; its log is named above (logs/<rule>/...).
+  Finished targets are kept: fix the cause and run the same command again.
+  If Snakemake itself was killed: `snakemake --unlock`, then run again with
+  `--rerun-incomplete` so that half-written outputs are rebuilt.
+"""
+
+
+def remove_leftovers():
+    removed = remove_stale_temporaries("results")
+    if removed:
+        print(f"conceptscope: removed {len(removed)} temporary file(s) of killed jobs")
 
 
 def get_claim_rows():

@@ -12,3 +12,19 @@ rule gather_claims:
         not_run_reasons=get_not_run_reasons(),
     script:
         "../scripts/gather_claims.py"
+
+
+# Before the first job: results that killed jobs were writing (temporary files
+# beside their outputs, never accepted as outputs) are removed.
+onstart:
+    remove_leftovers()
+
+
+# The closing lines of a run: claim counts, the claims table, the HTML pages,
+# how to build the report. After a failure: how to resume.
+onsuccess:
+    print(run_summary("results"))
+
+
+onerror:
+    print(RECOVERY_HINT)
