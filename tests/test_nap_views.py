@@ -253,3 +253,32 @@ def test_browser_renders_in_headless_chromium(tmp_path, browser, noise_position)
     assert "noise in fc2" in view
     k = int(r.nap[noise_position])
     assert re.search(rf'<a class="jump" href="#layer=fc1&amp;method=max&amp;nap={k}&amp;image={noise_position}">', view)
+
+
+@pytest.mark.parametrize(
+    "names, label, prediction, lines",
+    [
+        (["square_green", "circle_red"], 0, 1, ["square_green/", "circle_red"]),
+        (["cat", "dog"], 0, 1, ["cat/dog"]),
+        (["n01440764_tench_tinca_tinca", "b"], 0, 0, ["n01440764_tench_tinca_tinca/", "n01440764_tench_tinca_tinca"]),
+    ],
+)
+def test_gallery_captions_keep_whole_names_and_fit_the_thumbnail(names, label, prediction, lines):
+    from conceptscope.naps import views
+
+    caption = views._caption(names, label, prediction)
+    assert caption.splitlines() == lines and "…" not in caption
+    size = views._caption_size(caption)
+    # every line fits a thumbnail column: characters x font size within what fits at the default size
+    assert all(len(line) * size <= views._CAPTION_CHARS * views._CAPTION_PT + 1e-9 for line in lines) or (
+        size == views._CAPTION_MIN_PT
+    )
+
+
+def test_browser_captions_are_never_cut(browser):
+    from conceptscope.pages import read_static
+
+    css = read_static("conceptscope.naps", "browser.css")
+    rule = next(line for line in css.splitlines() if line.startswith("figure.thumb figcaption"))
+    assert "ellipsis" not in rule and "nowrap" not in rule and "hidden" not in rule
+    assert '"/<wbr>"' in read_static("conceptscope.naps", "browser.js")  # a line break may fall after the slash

@@ -58,7 +58,10 @@ __all__ = [
 
 _CELL_W = 1.0  # inches per thumbnail column
 _MARGIN_W = 0.3  # inches left + right of a row
-_HEIGHTS = {"title": 0.5, "header": 0.38, "text": 0.5, "thumbs": 1.45}  # inches per row kind
+_HEIGHTS = {"title": 0.5, "header": 0.38, "text": 0.5, "thumbs": 1.55}  # inches per row kind
+_CAPTION_PT = 6.5  # caption font size
+_CAPTION_MIN_PT = 4.0  # smallest caption font (names up to ~29 characters a line)
+_CAPTION_CHARS = 18  # characters of a caption line that fit a thumbnail column at _CAPTION_PT
 _DPI = 110
 _WRONG = "#d62728"  # frame of misclassified inputs
 _HIGHLIGHT = "#1f77b4"  # caption of the followed image
@@ -105,14 +108,18 @@ def _name(names: Sequence[str], c: Any) -> str:
     return str(names[c]) if 0 <= c < len(names) else str(c)
 
 
-def _short(s: str, n: int = 12) -> str:
-    return s if len(s) <= n else s[: n - 1] + "…"
-
-
 def _caption(names: Sequence[str], label: Any, prediction: Any) -> str:
-    """``label/prediction`` by class name, each cut to 8 characters when both do not fit a thumbnail."""
+    """``label/prediction`` by class name, whole: on two lines (``label/`` over ``prediction``) when one
+    line would not fit a thumbnail; :func:`_caption_size` shrinks the font for longer names."""
     a, b = _name(names, label), _name(names, prediction)
-    return f"{a}/{b}" if len(a) + len(b) < 17 else f"{_short(a, 8)}/{_short(b, 8)}"
+    one = f"{a}/{b}"
+    return one if len(one) <= _CAPTION_CHARS else f"{a}/\n{b}"
+
+
+def _caption_size(caption: str) -> float:
+    """Font size (points) at which every line of ``caption`` fits a thumbnail column."""
+    longest = max(len(line) for line in caption.splitlines())
+    return max(_CAPTION_MIN_PT, min(_CAPTION_PT, _CAPTION_PT * _CAPTION_CHARS / max(longest, 1)))
 
 
 # -- figure building blocks ----------------------------------------------------------------------
@@ -220,8 +227,9 @@ def _draw_thumb(ax: Axes, t: _Thumb) -> None:
             spine.set_linewidth(2.5)
     ax.set_xlabel(
         t.caption,
-        fontsize=6.5,
+        fontsize=_caption_size(t.caption),
         labelpad=2,
+        linespacing=1.0,
         color=_HIGHLIGHT if t.highlight else ("#a01818" if t.wrong else "black"),
         fontweight="bold" if t.highlight else "normal",
     )
@@ -238,7 +246,7 @@ def _draw_part(sf: SubFigure, title: str, thumbs: list[_Thumb], n_cols: int, wid
         1,
         max(n_cols, len(thumbs)),
         squeeze=False,
-        gridspec_kw={"left": pad, "right": 1 - pad, "top": 1 - 0.3 / h, "bottom": 0.2 / h, "wspace": 0.12},
+        gridspec_kw={"left": pad, "right": 1 - pad, "top": 1 - 0.3 / h, "bottom": 0.3 / h, "wspace": 0.12},
     )[0]
     for ax, t in zip(axs, thumbs, strict=False):
         _draw_thumb(ax, t)
@@ -555,12 +563,12 @@ def _side_by_side_rows(
     )
     for p in positions:
         query = _query_thumb(results_a, imgs, p, cnames, row=f"image {p}")
-        query.caption = _short(_name(cnames, results_a.labels[p]))
+        query.caption = _name(cnames, results_a.labels[p])
         query.wrong = False
         parts = [(f"image {p}", [query], 1)]
         for n, r in zip(names, (results_a, results_b), strict=True):
             k = int(r.nap[p])
-            pred = f"predicts {_short(_name(cnames, r.predictions[p]))}"
+            pred = f"predicts {_name(cnames, r.predictions[p])}"
             if k < 0:
                 parts.append((f"{n} ({pred}): noise", [], n_cols))
                 continue

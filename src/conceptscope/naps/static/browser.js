@@ -73,7 +73,7 @@
       + (T + 6) + 'px">'
       + '<img class="' + cls + '" data-pos="' + pos + '" width="' + T + '" height="' + T + '" alt="' + esc(tip)
       + '" title="' + esc(tip) + '" src="' + D.images[pos] + '">'
-      + "<figcaption>" + esc(cname(l)) + "/" + esc(cname(p)) + "</figcaption></figure>";
+      + "<figcaption>" + esc(cname(l)) + "/<wbr>" + esc(cname(p)) + "</figcaption></figure>";
   }
 
   function statsSvg(st) {
