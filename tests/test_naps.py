@@ -8,6 +8,7 @@ import pytest
 import torch
 from scipy.spatial.distance import cdist
 from sklearn.datasets import make_blobs
+from test_naps_degenerate import assert_equals_bruteforce, label_map
 
 from conceptscope import activations, naps
 
@@ -20,10 +21,11 @@ def _blobs(seed: int, n_features: int, n: int = 300) -> np.ndarray:
 
 
 def _assert_same_clustering(got: naps.ClusterResult, ref: hdbscan.HDBSCAN) -> None:
-    np.testing.assert_array_equal(got.labels, ref.labels_)
+    """The same clusters, noise, probabilities, outlier scores and per-cluster persistence; ids may differ."""
+    perm = label_map(got.labels, ref.labels_)
+    np.testing.assert_allclose(got.persistence[perm], ref.cluster_persistence_, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(got.probabilities, ref.probabilities_, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(got.outlier_scores, ref.outlier_scores_, rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(got.persistence, ref.cluster_persistence_, rtol=1e-9, atol=1e-12)
     assert got.labels.max() >= 1  # several clusters found, not a degenerate case
 
 
@@ -46,29 +48,51 @@ def test_cluster_equals_exact_euclidean_hdbscan_few_features(seed, n_features):
     # MST (its merge heights can differ from the exact ones), so compare with the exact euclidean paths.
     X = _blobs(seed, n_features)
     got = naps.cluster(X)
+    assert len(got.persistence) == 6  # the six blobs
+    if (seed, n_features) == (1, 50):
+        # four components merge at one height: hdbscan's binary tree makes a 7th, spurious cluster of them,
+        # removing the tied edges at once (HDBSCAN*) does not; the brute-force HDBSCAN* is the reference
+        assert got.diagnostics["n_clusters_hdbscan"] == 7
+        assert_equals_bruteforce(got, naps.pairwise_distances(X))
+        return
     _assert_same_clustering(got, hdbscan.HDBSCAN(algorithm="prims_kdtree", **LEAF).fit(X))
-    # exact Boruvka: same clusters and statistics, cluster ids possibly permuted
-    ref = hdbscan.HDBSCAN(approx_min_span_tree=False, **LEAF).fit(X)
-    pairs = set(zip(ref.labels_.tolist(), got.labels.tolist(), strict=True))
-    to_ours = dict(pairs)
-    assert len(pairs) == len(to_ours) == len(set(to_ours.values()))  # a bijection of labels
-    assert to_ours.get(-1, -1) == -1
-    perm = np.array([to_ours[k] for k in range(len(ref.cluster_persistence_))])
-    np.testing.assert_allclose(got.persistence[perm], ref.cluster_persistence_, rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(got.probabilities, ref.probabilities_, rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(got.outlier_scores, ref.outlier_scores_, rtol=1e-9, atol=1e-12)
+    _assert_same_clustering(got, hdbscan.HDBSCAN(approx_min_span_tree=False, **LEAF).fit(X))
+
+
+@pytest.mark.parametrize(("seed", "n_features"), [(0, 10), (1, 64), (2, 100)])
+def test_cluster_equals_hdbscan_on_the_canonical_row_order(seed, n_features):
+    # hdbscan called directly on the rows in canonical order, with the same distances: identical output,
+    # cluster ids included (these blobs have tied MST weights, but no tie that changes hdbscan's result)
+    X = _blobs(seed, n_features)[np.random.default_rng(seed).permutation(300)]
+    got = naps.cluster(X)
+    order, first = naps.canonical_order(X)
+    assert first.all()
+    ref = hdbscan.HDBSCAN(metric="precomputed", **LEAF).fit(naps.pairwise_distances(X[order]))
+    for name, ours, theirs in (
+        ("labels", got.labels, ref.labels_),
+        ("probabilities", got.probabilities, ref.probabilities_),
+        ("outlier_scores", got.outlier_scores, ref.outlier_scores_),
+    ):
+        np.testing.assert_array_equal(ours[order], theirs, err_msg=name)
+    np.testing.assert_array_equal(got.persistence, ref.cluster_persistence_)
+    assert got.diagnostics["n_clusters_hdbscan"] == len(got.persistence) >= 2
 
 
 @pytest.mark.parametrize(("seed", "n_features"), [(0, 20), (1, 80)])
 def test_cluster_default_path_when_above_max_precomputed(seed, n_features):
+    # hdbscan's default path on the canonically ordered rows (Boruvka's approximate tree up to 60 features
+    # depends on the row order; Prim's above 60 does not, up to cluster ids)
     X = _blobs(seed, n_features)
     got = naps.cluster(X, max_precomputed=0)
-    ref = hdbscan.HDBSCAN(**LEAF).fit(X)
+    order, _ = naps.canonical_order(X)
+    ref = hdbscan.HDBSCAN(**LEAF).fit(X[order])
     assert got.path == "default"
-    np.testing.assert_array_equal(got.labels, ref.labels_)
-    np.testing.assert_array_equal(got.probabilities, ref.probabilities_)
-    np.testing.assert_array_equal(got.outlier_scores, ref.outlier_scores_)
+    np.testing.assert_array_equal(got.labels[order], ref.labels_)
+    np.testing.assert_array_equal(got.probabilities[order], ref.probabilities_)
+    np.testing.assert_array_equal(got.outlier_scores[order], ref.outlier_scores_)
     np.testing.assert_array_equal(got.persistence, ref.cluster_persistence_)
+    if n_features > 60:
+        _assert_same_clustering(got, hdbscan.HDBSCAN(**LEAF).fit(X))
 
 
 def test_too_few_inputs_are_all_noise():
@@ -93,13 +117,30 @@ def test_too_few_inputs_are_all_noise():
 
 def test_pairwise_distances_equal_cdist():
     X = np.random.default_rng(1).normal(size=(120, 37)) * 3.0 + 1.0
+    X[7], X[9] = X[3], X[3] + 1e-9  # a duplicate and a near-duplicate (the product form's noise is ~1e-7 here)
     got = naps.pairwise_distances(X, device="cpu")
     ref = cdist(X, X)
     assert got.dtype == np.float64
     np.testing.assert_array_equal(np.diag(got), 0.0)
+    np.testing.assert_array_equal(got, got.T)
     assert (got >= 0).all()
+    assert got[3, 7] == 0.0 and np.array_equal(got[3], got[7])
     off = ~np.eye(len(X), dtype=bool)
     np.testing.assert_allclose(got[off], ref[off], rtol=1e-9, atol=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_pairwise_distances_and_cluster_on_cuda_equal_cpu():
+    X = _blobs(0, 64)
+    X[7], X[9] = X[3], X[3] + 1e-9
+    got = naps.pairwise_distances(X, device="cuda")
+    np.testing.assert_array_equal(got, got.T)
+    np.testing.assert_array_equal(np.diag(got), 0.0)
+    assert got[3, 7] == 0.0
+    np.testing.assert_allclose(got, naps.pairwise_distances(X, device="cpu"), rtol=1e-9, atol=1e-12)
+    gpu, cpu = naps.cluster(X, device="cuda"), naps.cluster(X, device="cpu")
+    label_map(gpu.labels, cpu.labels)
+    np.testing.assert_allclose(gpu.persistence, cpu.persistence, rtol=1e-9)
 
 
 # -- extract_naps --------------------------------------------------------------------------------
@@ -213,8 +254,10 @@ def conv_x() -> torch.Tensor:
     return x
 
 
-def _arrays(x: torch.Tensor) -> dict[str, np.ndarray]:
-    return {**{k: v.numpy() for k, v in activations.summarize(x).items()}, "full": x.flatten(1).numpy()}
+def _arrays(x: torch.Tensor, layout: str = "channels_first") -> dict[str, np.ndarray]:
+    # small test shapes are ambiguous (channels vs spatial axes): the layout is given, as the cache does
+    summary = activations.summarize(x, layout)
+    return {**{k: v.numpy() for k, v in summary.items()}, "full": x.flatten(1).numpy()}
 
 
 def test_normalize_none_per_unit(conv_x):
@@ -302,7 +345,7 @@ def test_disentangle_dense_and_errors():
     for method in naps.DISENTANGLEMENTS:
         np.testing.assert_array_equal(naps.disentangle({"values": v}, "dense", method), v)
     x = torch.randn(3, 2, 2, 2, generator=torch.Generator().manual_seed(6))
-    no_full = {k: v.numpy() for k, v in activations.summarize(x).items()}
+    no_full = {k: v.numpy() for k, v in activations.summarize(x, "channels_first").items()}
     with pytest.raises(KeyError, match="full_maps"):
         naps.disentangle(no_full, "conv", "none")
     with pytest.raises(ValueError, match="disentanglement"):
@@ -318,7 +361,7 @@ def test_feature_units_conv_and_tokens(method):
     conv = torch.arange(C, dtype=torch.float32)[None, :, None, None].expand(2, C, H, W).contiguous()
     tokens = torch.arange(C, dtype=torch.float32)[None, None, :].expand(2, T, C).contiguous()
     for kind, x, shape in (("conv", conv, (C, H, W)), ("tokens", tokens, (T, C))):
-        cols = naps.disentangle(_arrays(x), kind, method)
+        cols = naps.disentangle(_arrays(x, "channels_first" if kind == "conv" else "tokens"), kind, method)
         units = naps.feature_units(kind, method, shape)
         assert units.shape == (cols.shape[1],)
         if method != "mean_std":  # (the std half is 0 everywhere)

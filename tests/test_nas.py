@@ -203,6 +203,163 @@ def test_constant_unit_gets_no_type_but_zeroing():
     assert t.loc[0, "labels"] == "zeroing" and t.loc[1, "labels"] == ""
 
 
+# -- evidence minima ---------------------------------------------------------------------------------
+
+
+def _random_weight_layer(per_class: int, n_units: int = 1024, seed: int = 0) -> nas.LayerSummary:
+    """A random-weight ReLU layer (64 -> n_units) on ``per_class`` digits images of each of 10 classes."""
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    pos = nas.sample_per_class(y, per_class, seed=seed)
+    rng = np.random.default_rng(seed)
+    acts = np.maximum(X[pos] / 16 @ rng.normal(size=(64, n_units)) / 8 + 0.1 * rng.normal(size=n_units), 0)
+    return nas.summarize_layer(acts, y[pos], [str(c) for c in range(10)], m=30, positions=pos)
+
+
+def test_thirty_images_give_no_specialized_unit_on_a_tiny_top_set():
+    """Issue #12: with 30 images H holds 1-3 images, and every one-image H used to be "specialized"."""
+    s = _random_weight_layer(per_class=3)
+    t = nas.classify_units(s)
+    # |H| recomputed by brute force: whole ranges from the top while they hold <= 10 % of the images (>= 1 range)
+    for u in range(0, s.n_units, 97):
+        sizes = s.unit_counts(u).sum(1)[::-1]
+        taken = 0
+        for k in sizes:
+            if taken and taken + k > 0.1 * 30:
+                break
+            taken += k
+        assert t.loc[u, "top_images"] == taken
+    tiny = (t["top_images"] < 5) & (s.n_ranges > 1)
+    assert tiny.sum() > 800 and (t["top_images"] == 1).sum() >= 50
+    assert not t.loc[tiny, ["specialized", "bisemantic", "polysemantic"]].any().any()
+    assert t.loc[tiny, "insufficient"].all()
+    assert t.loc[tiny, "insufficient_for"].str.contains("specialized+bisemantic+polysemantic", regex=False).all()
+    assert "insufficient" in t.loc[tiny.idxmax(), "labels"]
+    # without the minimum (min_top 1) the one-image H units are all specialized: the fault this guards against
+    loose = nas.classify_units(s, min_top=1)
+    one = t["top_images"] == 1
+    assert loose.loc[one, "specialized"].all() and not t["specialized"].any()
+
+
+def test_a_specialized_unit_with_enough_evidence_stays_specialized():
+    # 30 images, 6 per class: class 1 sits at one value above the rest, so the top range holds its 6 images
+    labels = np.repeat(np.arange(5), 6)
+    rng = np.random.default_rng(7)
+    v = np.where(labels == 1, 3.0, rng.random(30))
+    s = nas.summarize_layer(v[:, None], labels, list("abcde"), m=30)
+    t = nas.classify_units(s)
+    assert t.loc[0, "top_images"] == 6 and t.loc[0, "specialized"] and t.loc[0, "top_class"] == "b"
+    assert "specialized" not in t.loc[0, "insufficient_for"]
+    # and the random layer with 30 images per class has specialized units judged on H of >= 5 images
+    t = nas.classify_units(_random_weight_layer(per_class=30, n_units=256))
+    assert t["specialized"].any() and (t.loc[t["specialized"], "top_images"] >= 5).all()
+
+
+@pytest.mark.parametrize(("n_top", "judged"), [(4, False), (5, True)])
+def test_min_top_boundary(n_top, judged):
+    """A unit whose top range holds ``n_top`` images of class 0 (the rest spread below): judged from 5 on."""
+    v = np.linspace(0.0, 1.0, LABELS.size)
+    v[LABELS == 0] = 0.5  # keep class 0 out of the top, except n_top of its images
+    v[np.flatnonzero(LABELS == 0)[:n_top]] = 5.0
+    t = _classify(v)
+    assert t.loc[0, "top_images"] == n_top
+    assert t.loc[0, "specialized"] == judged and t.loc[0, "insufficient"] == (not judged)
+    assert nas.classify_units(nas.summarize_layer(v[:, None], LABELS, list("01234")), min_top=n_top).loc[
+        0, "specialized"
+    ]
+
+
+def test_suppressing_needs_min_low_images():
+    v = _unit({4: -5.0}, base=1.0)
+    assert _classify(v).loc[0, "suppressing"]
+    t = _classify(v, min_low=41)  # L holds class 4's 40 images
+    assert (
+        t.loc[0, "low_images"] == 40 and not t.loc[0, "suppressing"] and "suppressing" in t.loc[0, "insufficient_for"]
+    )
+
+
+def test_zeroing_needs_min_sample_images():
+    labels = np.arange(10) % 2
+    s = nas.summarize_layer(np.zeros((10, 1)), labels, ["a", "b"], m=5)
+    t = nas.classify_units(s)
+    assert not t.loc[0, "zeroing"] and t.loc[0, "insufficient_for"] == "zeroing"
+    assert nas.classify_units(s, min_sample=10).loc[0, "labels"] == "zeroing"
+
+
+@pytest.mark.parametrize(("n", "c"), [(30, 10), (12, 3), (10, 2), (53, 20), (40, 10)])
+def test_eta_squared_chance_is_the_f_test_tail(n, c):
+    """eta^2 >= e  <=>  F = (eta^2 / (C-1)) / ((1 - eta^2) / (n-C)) >= e / (1-e) * (n-C) / (C-1)."""
+    from scipy.stats import f
+
+    crit = 0.6 / 0.4 * (n - c) / (c - 1)
+    assert nas.eta_squared_chance(n, c, 0.6) == pytest.approx(f.sf(crit, c - 1, n - c), rel=1e-9)
+
+
+def test_eta_squared_chance_matches_a_simulation():
+    rng = np.random.default_rng(8)
+    labels = np.repeat(np.arange(5), 4)
+    v = rng.normal(size=(4000, labels.size))
+    sims = nas.classify_units(
+        nas.summarize_layer(v.T, labels, list("abcde"), m=10), eta_chance=1.0, min_top=1, min_low=1
+    )["eta2"]
+    assert (sims >= 0.4).mean() == pytest.approx(nas.eta_squared_chance(20, 5, 0.4), abs=0.02)
+
+
+def test_one_image_per_class_is_never_differentiating():
+    labels = np.arange(10)
+    s = nas.summarize_layer(np.random.default_rng(9).normal(size=(10, 3)), labels, [str(i) for i in range(10)])
+    t = nas.classify_units(s)
+    assert t["eta2"].tolist() == pytest.approx([1.0] * 3) and not t["differentiating"].any()
+    assert t["insufficient_for"].str.contains("differentiating").all() and (t["eta2_chance"] == 1.0).all()
+
+
+def test_constant_units_are_not_insufficient_on_enough_images():
+    t = _classify(np.zeros(LABELS.size), np.full(LABELS.size, 2.0))
+    assert not t["insufficient"].any() and t["insufficient_for"].fillna("").eq("").all()
+
+
+def test_taxonomy_job_counts_insufficient_units(tmp_path):
+    from conceptscope.nas import jobs
+
+    s = _random_weight_layer(per_class=3, n_units=64)
+    nas.save_summary(s, tmp_path / "s.h5")
+    t = nas.classify_units(s)
+    t.to_csv(tmp_path / "t.csv", index=False)
+    jobs.nas_taxonomy(
+        model_id="rand",
+        layers=["fc"],
+        summaries=[tmp_path / "s.h5"],
+        tables=[tmp_path / "t.csv"],
+        csv=tmp_path / "counts.csv",
+        png=tmp_path / "counts.png",
+    )
+    counts = pd.read_csv(tmp_path / "counts.csv")
+    assert counts["type"].tolist() == list(nas.TAXONOMY_LABELS) and counts["consistent"].all()
+    got = counts.set_index("type")
+    assert got.loc["insufficient", "count"] == t["insufficient"].sum() > 0 and got.loc["specialized", "count"] == 0
+    # judged, by brute force: a type is judged on a unit that varies and whose insufficient_for omits it
+    varies = s.n_ranges > 1
+    for k in nas.NEURON_TYPES:
+        brute = sum(
+            (k == "zeroing" or bool(varies[u])) and k not in str(t.loc[u, "insufficient_for"]).split("+")
+            for u in range(s.n_units)
+        )
+        assert got.loc[k, "judged"] == brute
+    assert got.loc["specialized", "judged"] == 0 and got.loc["zeroing", "judged"] == 64
+    assert (tmp_path / "counts.png").stat().st_size > 5000
+    row = nas.nas_1(counts, {"rand": ["fc"]})
+    assert f"{got.loc['insufficient', 'count']} of 64 units insufficient" in row["detail"]
+    # with 3 images per class H never reaches 5 images: the H types are judged on no unit, so no verdict
+    assert row["verdict"] == "NOT RUN" and "rand/fc (specialized, bisemantic, polysemantic" in row["detail"]
+
+
+def test_count_labels_rejects_a_table_of_another_layer():
+    t = _classify(_unit({0: 1.0}))
+    with pytest.raises(ValueError, match="1 rows for 2 units"):
+        nas.count_labels(t, np.array([30, 30]))
+
+
 def test_unknown_threshold_raises():
     with pytest.raises(ValueError, match="unknown taxonomy threshold"):
         _classify(_unit({0: 1.0}), dominanse=0.5)
@@ -270,6 +427,7 @@ def test_html_page_shows_one_row_per_unit(layer, tmp_path):
     assert len(payload["units"]) == s.n_units
     u = payload["units"][40]
     assert u["counts"] == s.unit_counts(40).tolist() and "specialized" in u["labels"]
+    assert payload["types"] == list(nas.TAXONOMY_LABELS)
     binary = chromium_or_skip()
     dom = dump_dom(binary, path.resolve().as_uri(), tmp_path / "profile")
     assert 'data-ready="1"' in re.search(r"<body([^>]*)>", dom).group(1)

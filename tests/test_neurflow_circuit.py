@@ -1,4 +1,4 @@
-"""NeurFlow circuits end to end on a tiny CNN: concepts, levels, groups, JSON, masking; claim rows NF-12 and NAS-1."""
+"""NeurFlow circuits end to end on a tiny CNN: concepts, levels, groups, JSON, masking; claim row NF-12."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from torch import nn
 
 from conceptscope import models
 from conceptscope import neurflow as nf
-from conceptscope.nas import claims as nas_claims
 from conceptscope.neurflow import claims
 
 LAYERS = ["fc", "pool2", "conv1"]
@@ -203,17 +202,3 @@ def test_nf_12_rule():
     rows.loc[[0, 1], "drop"] = 0.0
     assert claims.nf_12(rows)["verdict"] == "FAIL"
     assert claims.nf_12(pd.DataFrame())["verdict"] == "NOT RUN"
-
-
-def test_nas_1_rule():
-    counts = pd.DataFrame(
-        [
-            {"model": "m", "layer": layer, "type": "zeroing", "count": 1, "n_units": 4, "consistent": True}
-            for layer in ("a", "b")
-        ]
-    )
-    assert nas_claims.nas_1(counts, {"m": ["a", "b"]})["verdict"] == "PASS"
-    assert nas_claims.nas_1(counts, {"m": ["a", "b", "c"]})["verdict"] == "FAIL"
-    counts.loc[1, "consistent"] = False
-    assert nas_claims.nas_1(counts, {"m": ["a", "b"]})["verdict"] == "FAIL"
-    assert nas_claims.nas_1(counts, {})["verdict"] == "NOT RUN"

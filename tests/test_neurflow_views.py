@@ -230,6 +230,14 @@ def test_plot_circuit_png_and_thumbnail_table(tmp_path, circuit, patch_images, p
         assert arr.min() >= 0.0 and arr.max() <= 1.0
 
     check_png(path, fig, min_bytes=5000, width=(600, 4000), height=(400, 3000))
+    # every text (legend notes, layer heads, group captions) lies inside the figure: nothing is clipped
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    box = fig.bbox
+    for t in fig.texts:
+        ext = t.get_window_extent(renderer)
+        assert box.x0 - 1 <= ext.x0 and ext.x1 <= box.x1 + 1 and box.y0 - 1 <= ext.y0, t.get_text()[:60]
 
 
 def test_plot_circuit_needs_pixels_of_drawn_patches_only(tmp_path, circuit, patch_images):

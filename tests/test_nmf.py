@@ -29,12 +29,22 @@ def _coupled_data(seed: int = 0, n: int = 70) -> tuple[list[torch.Tensor], list[
     return D, A
 
 
+def _scales(D, A, res) -> list[float]:
+    """s_i of every block under the result's scaling: ||X||_F (frobenius, float64) or 1 (none)."""
+    frob = res.block_scaling == "frobenius"
+    return [float(torch.linalg.norm(X.double())) if frob else 1.0 for X in D + A]
+
+
 def _naive_objective(D, A, res, lam_p, lam_o, lam_f) -> float:
-    """The objective from explicit residual matrices, float64."""
+    """The objective from explicit residual matrices, float64; of X / s and W / s under frobenius scaling."""
     F = res.F.double()
-    total = sum(float(((X - W.double() @ F) ** 2).sum()) for X, W in zip(D + A, res.P + res.O, strict=True))
-    total += lam_p * sum(float((W.double() ** 2).sum()) for W in res.P)
-    total += lam_o * sum(float((W.double() ** 2).sum()) for W in res.O)
+    s = _scales(D, A, res)
+    lams = [lam_p] * len(D) + [lam_o] * len(A)
+    total = 0.0
+    for X, W, si, lam in zip(D + A, res.P + res.O, s, lams, strict=True):
+        total += (
+            float(((X.double() - W.double() @ F) ** 2).sum()) / si**2 + lam * float((W.double() ** 2).sum()) / si**2
+        )
     return total + lam_f * float((F**2).sum())
 
 
@@ -51,17 +61,31 @@ def _assert_non_increasing(losses: list[float], slack: float = 1e-9) -> None:
     ("lam_p", "lam_o", "lam_f"), [(0.0, 0.0, 0.0), (0.0, 0.0, 1.0), (1.0, 2.0, 3.0), (0.5, 0.0, 10.0)]
 )
 @pytest.mark.parametrize("init", ["nndsvd", "nndsvda"])
-def test_coupled_objective_never_increases(lam_p, lam_o, lam_f, init):
+@pytest.mark.parametrize("scaling", ["none", "frobenius"])
+def test_coupled_objective_never_increases(lam_p, lam_o, lam_f, init, scaling):
     D, A = _coupled_data(seed=1)
     res = nmf.fit_coupled(
-        D, A, n_components=5, max_iter=80, tol=0.0, lam_p=lam_p, lam_o=lam_o, lam_f=lam_f, dtype=F64, init=init
+        D,
+        A,
+        n_components=5,
+        max_iter=80,
+        tol=0.0,
+        lam_p=lam_p,
+        lam_o=lam_o,
+        lam_f=lam_f,
+        dtype=F64,
+        init=init,
+        block_scaling=scaling,
     )
+    assert res.block_scaling == scaling
     assert res.n_iter == 80 and len(res.losses) == len(res.fits) == 81
     _assert_non_increasing(res.losses)
     assert res.losses[-1] < 0.9 * res.losses[0]  # it did descend
     # the reported objective is the objective of the returned factors
     assert res.losses[-1] == pytest.approx(_naive_objective(D, A, res, lam_p, lam_o, lam_f), rel=1e-10)
-    assert res.losses[-1] == pytest.approx(nmf.objective(D, A, res.P, res.O, res.F, lam_p, lam_o, lam_f), rel=1e-10)
+    assert res.losses[-1] == pytest.approx(
+        nmf.objective(D, A, res.P, res.O, res.F, lam_p, lam_o, lam_f, block_scaling=scaling), rel=1e-10
+    )
 
 
 @pytest.mark.parametrize("lam_f", [0.0, 1.0])
@@ -85,13 +109,13 @@ def test_initial_loss_is_the_objective_of_the_initialization():
     F0 = torch.rand(4, D[0].shape[1], generator=torch.Generator().manual_seed(0), dtype=F64)
     torch.testing.assert_close(start.F, F0)
     W, _ = nmf.nndsvd(D[0], 4)
-    torch.testing.assert_close(start.P[0], W / W.norm(dim=0))
+    torch.testing.assert_close(start.P[0] / D[0].norm(), W / W.norm(dim=0))  # frobenius: P_0 = ||D_0|| P^_0
 
 
 def test_projected_update_is_not_monotone_but_constrained_is():
     # why the default is the constrained step: the paper's update-then-normalize raises L once lam_f > 0
     D, A = _coupled_data(seed=3)
-    kwargs = {"n_components": 5, "max_iter": 60, "tol": 0.0, "lam_f": 1.0, "dtype": F64}
+    kwargs = {"n_components": 5, "max_iter": 60, "tol": 0.0, "lam_f": 1.0, "dtype": F64, "block_scaling": "none"}
     projected = nmf.fit_coupled(D, A, update="projected", **kwargs)
     constrained = nmf.fit_coupled(D, A, **kwargs)
     L = np.asarray(projected.losses)
@@ -119,15 +143,17 @@ def test_lam_p_and_lam_o_only_shift_the_objective():
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_unit_columns_and_non_negative_factors(dtype):
+@pytest.mark.parametrize("scaling", ["none", "frobenius"])
+def test_unit_columns_and_non_negative_factors(dtype, scaling):
+    # unit columns in the fitted problem: columns of norm 1 (none) or ||X||_F (frobenius, original scale)
     D, A = _coupled_data(seed=5)
-    res = nmf.fit_coupled(D, A, n_components=6, max_iter=25, dtype=dtype)
+    res = nmf.fit_coupled(D, A, n_components=6, max_iter=25, dtype=dtype, block_scaling=scaling)
     tol = 1e-5 if dtype == torch.float32 else 1e-12
     assert len(res.P) == 2 and len(res.O) == 2
-    for W, X in zip(res.P + res.O, D + A, strict=True):
+    for W, X, s in zip(res.P + res.O, D + A, _scales(D, A, res), strict=True):
         assert W.dtype == dtype and W.shape == (X.shape[0], 6)
         assert float(W.min()) >= 0
-        np.testing.assert_allclose(W.norm(dim=0).double().numpy(), 1.0, atol=tol)
+        np.testing.assert_allclose(W.norm(dim=0).double().numpy() / s, 1.0, atol=tol)
     assert res.F.shape == (6, 70) and res.F.dtype == dtype and float(res.F.min()) >= 0
 
 
@@ -177,14 +203,21 @@ def test_fit_single_against_sklearn_mu(seed, max_iter):
     rng = np.random.default_rng(seed)
     X = rng.random((60, 120))
     ours = nmf.fit_single(
-        torch.from_numpy(X), n_components=6, lam_o=0.0, lam_f=0.0, max_iter=max_iter, tol=0.0, dtype=F64
+        torch.from_numpy(X),
+        n_components=6,
+        lam_o=0.0,
+        lam_f=0.0,
+        max_iter=max_iter,
+        tol=0.0,
+        dtype=F64,
+        block_scaling="none",
     )
     err = float(torch.linalg.norm(torch.from_numpy(X) - ours.O[0] @ ours.F))
     assert ours.losses[-1] == pytest.approx(err**2, rel=1e-9)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # max_iter reached
         sk = NMF(n_components=6, solver="mu", init="nndsvd", max_iter=max_iter, tol=0.0).fit(X)
-        start = nmf.fit_single(torch.from_numpy(X), n_components=6, max_iter=0, dtype=F64)
+        start = nmf.fit_single(torch.from_numpy(X), n_components=6, max_iter=0, dtype=F64, block_scaling="none")
         same = NMF(n_components=6, solver="mu", init="custom", max_iter=max_iter, tol=0.0)
         same.fit(X, W=start.O[0].numpy().copy(), H=start.F.numpy().copy())
     assert err <= 1.01 * sk.reconstruction_err_
@@ -340,12 +373,19 @@ def _block_norms(F: torch.Tensor, groups: np.ndarray) -> torch.Tensor:
 def test_group_sparse_zeroes_whole_blocks_and_descends(lam_group):
     D, A = _coupled_data(seed=7, n=80)
     groups = np.arange(80) % 4
-    res = nmf.fit_group_sparse(D, A, groups, lam_group=lam_group, n_components=5, max_iter=80, tol=0.0, dtype=F64)
+    # lam_group weighs the penalty against the data as given (block_scaling none; the unit-norm blocks of
+    # frobenius scaling need a smaller weight for the same effect)
+    res = nmf.fit_group_sparse(
+        D, A, groups, lam_group=lam_group, n_components=5, max_iter=80, tol=0.0, dtype=F64, block_scaling="none"
+    )
     _assert_non_increasing(res.losses)
     penalty = lam_group * float(_block_norms(res.F, groups).sum())
     assert res.losses[-1] == pytest.approx(_naive_objective(D, A, res, 0.0, 0.0, 1.0) + penalty, rel=1e-10)
     assert res.losses[-1] == pytest.approx(
-        nmf.objective(D, A, res.P, res.O, res.F, 0.0, 0.0, 1.0, groups=groups, lam_group=lam_group), rel=1e-10
+        nmf.objective(
+            D, A, res.P, res.O, res.F, 0.0, 0.0, 1.0, groups=groups, lam_group=lam_group, block_scaling="none"
+        ),
+        rel=1e-10,
     )
     zero_blocks = _block_norms(res.F, groups) == 0
     # zeros come in whole (component, group) blocks only

@@ -54,6 +54,12 @@ def own_config(tmp_path_factory) -> Path:
     cfg["models"]["own"]["train"]["epochs"] = 4
     cfg["nmf"] |= {"n_components": 3, "max_iter": 5, "knn": 5, "per_factor": 3, "tcav": {"factors": 0}}
     cfg["nas"] |= {"per_class": 4, "n_ranges": 6, "max_rows": 8}
+    cfg["nas"]["taxonomy"] = {
+        "min_top": 1,
+        "min_low": 1,
+        "min_sample": 1,
+        "eta_chance": 1.0,
+    }  # 12 images: see test.yaml
     cfg["neurflow"] |= {"max_images": 3, "tau": 3, "k": 5, "n_steps": 4, "n_random": 2, "debug_images": 4}
     path = work / "own.yaml"
     path.write_text(yaml.safe_dump(cfg))

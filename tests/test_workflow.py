@@ -210,8 +210,11 @@ def test_nmf_outputs_are_consistent(run_dir):
     res = torch.load(run_dir / "results/nmf/timm_resnet18/coupled.pt", weights_only=False)
     assert res["layers"] == layers and res["F"].shape == (cfg["nmf"]["n_components"], 60)
     assert (res["F"] >= 0).all() and all((m >= 0).all() for m in [*res["P"], *res["O"]])
-    for m in [*res["P"], *res["O"]]:
-        torch.testing.assert_close(m.norm(dim=0), torch.ones(m.shape[1]), rtol=1e-4, atol=1e-4)
+    # unit-norm columns of the fitted (block-scaled) problem: in the original scale each block's columns
+    # have its Frobenius norm (nmf.block_scaling: frobenius, the default)
+    assert res["block_scaling"] == "frobenius"
+    for m, norm in zip([*res["P"], *res["O"]], res["block_norms"], strict=True):
+        torch.testing.assert_close(m.norm(dim=0), torch.full((m.shape[1],), float(norm)), rtol=1e-4, atol=1e-4)
     losses = pd.read_csv(run_dir / "results/nmf/timm_resnet18/coupled_losses.csv")["objective"].to_numpy()
     assert (np.diff(losses) <= 1e-6 * losses[:-1]).all()
     fig3 = pd.read_csv(run_dir / "results/figures/nmf/fig3_timm_resnet18_eigen.csv")

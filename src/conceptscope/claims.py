@@ -14,16 +14,21 @@ import csv
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
+from typing import NamedTuple
 
+import numpy as np
 import pandas as pd
 
 __all__ = [
     "PAPERS",
     "ROW_COLUMNS",
     "VERDICTS",
+    "Trend",
     "claim_registry",
     "gather_claims",
+    "invalid_values",
     "make_row",
+    "rank_trend",
     "spearman",
     "read_rows",
     "write_claims_markdown",
@@ -152,9 +157,113 @@ def write_claims_markdown(table: pd.DataFrame, path: str | Path) -> None:
 
 
 def spearman(x: Sequence[float], y: Sequence[float]) -> float:
-    """Spearman rho of ``x`` and ``y``; 0.0 when either is constant (rho undefined there)."""
+    """Spearman rho of ``x`` and ``y``; 0.0 when either is constant (rho undefined there).
+
+    NOTE: the 0.0 hides that rho is undefined; claim rules use :func:`rank_trend`,
+    which says so.
+    """
     from scipy.stats import spearmanr
 
     if len(set(x)) < 2 or len(set(y)) < 2:
         return 0.0
     return float(spearmanr(x, y).statistic)
+
+
+class Trend(NamedTuple):
+    """A monotone trend of ``y`` along ``x`` (:func:`rank_trend`).
+
+    Attributes
+    ----------
+    rho : float
+        Spearman rho in [-1, 1]; NaN when the trend is undefined, 0.0 when ``y`` is constant.
+    n : int
+        Number of (x, y) pairs.
+    note : str
+        "" for an ordinary rho, else why rho is NaN or 0.0.
+    """
+
+    rho: float
+    n: int
+    note: str
+
+    @property
+    def defined(self) -> bool:
+        """Whether the data can show a trend at all (``rho`` is not NaN)."""
+        return not np.isnan(self.rho)
+
+
+def rank_trend(x: Sequence[float], y: Sequence[float]) -> Trend:
+    """Spearman rho of ``y`` along ``x`` for a trend claim ("grows with depth"), saying when it is undefined.
+
+    Parameters
+    ----------
+    x, y : sequences of float, same length n
+        ``x`` the ordered quantity (depth, input size), ``y`` the measured one.
+
+    Returns
+    -------
+    Trend
+        ``rho`` is NaN (undefined) when a value is NaN or infinite, or ``x``
+        takes fewer than 2 distinct values (one point, or one depth): the
+        data cannot show a trend. When ``y`` is constant over at least 2
+        positions, ``rho`` is 0.0 with a note: ``y`` does not change, so it
+        neither rises nor falls (Spearman's 0/0 is read as "no trend", which
+        fails a claim of either sign). Otherwise ``scipy.stats.spearmanr``.
+
+    Raises
+    ------
+    ValueError
+        When ``x`` and ``y`` differ in length.
+    """
+    from scipy.stats import spearmanr
+
+    xs, ys = np.asarray(x, dtype=np.float64).ravel(), np.asarray(y, dtype=np.float64).ravel()
+    if xs.size != ys.size:
+        raise ValueError(f"x and y must have the same length, got {xs.size} and {ys.size}")
+    n = int(xs.size)
+    if not (np.isfinite(xs).all() and np.isfinite(ys).all()):
+        return Trend(float("nan"), n, "NaN or infinite values")
+    positions = np.unique(xs).size
+    if positions < 2:
+        return Trend(float("nan"), n, f"{n} value(s) at {positions} position(s): no trend to measure")
+    if np.unique(ys).size < 2:
+        return Trend(0.0, n, f"constant at {ys[0]:g}: no change")
+    return Trend(float(spearmanr(xs, ys).statistic), n, "")
+
+
+def invalid_values(
+    table: pd.DataFrame,
+    column: str,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    keys: Sequence[str] = ("model", "layer"),
+) -> str:
+    """Why ``table[column]`` cannot be evidence for a claim: "" when every value is a finite number in range.
+
+    Names the first offending rows by ``keys`` (those present) and the value,
+    e.g. ``"n_naps: m/l1 = -3, m/l2 = nan (must be finite and >= 0)"``; a
+    missing column gives ``"no column n_naps"``. A claim rule returns NOT RUN
+    with this reason instead of judging such a table.
+    """
+    if column not in table.columns:
+        return f"no column {column}"
+    values = pd.to_numeric(table[column], errors="coerce").astype(np.float64)
+    bad = ~np.isfinite(values)
+    rule = "finite"
+    if minimum is not None:
+        bad |= values < minimum
+        rule += f" and >= {minimum:g}"
+    if maximum is not None:
+        bad |= values > maximum
+        rule += f" and <= {maximum:g}"
+    if not bad.any():
+        return ""
+    keys = [k for k in keys if k in table.columns]
+    rows = table[bad.to_numpy()]
+    shown = ", ".join(
+        "/".join(str(r[k]) for k in keys) + f" = {r[column]}" if keys else str(r[column])
+        for _, r in rows.head(5).iterrows()
+    )
+    more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+    return f"{column}: {shown}{more} (must be {rule})"

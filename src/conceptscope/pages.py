@@ -45,7 +45,9 @@ def render_page(
     """The page ``static/<name>.html`` of ``package`` with every ``@@KEY@@`` placeholder filled.
 
     ``@@CSS@@`` / ``@@JS@@`` take ``static/<name>.css`` / ``.js``, ``@@READY@@``
-    takes :data:`READY_JS`, ``@@KEY@@`` takes ``html.escape(text[KEY])`` or
+    takes :data:`READY_JS`, ``@@HEAD@@`` the shared page opening through
+    ``</head>`` (``conceptscope/static/head.html``: doctype, charset, viewport,
+    title, styles), ``@@KEY@@`` takes ``html.escape(text[KEY])`` or
     ``data[KEY]`` (already script-safe, from :func:`inline_json`). Substitution
     is one pass over the template, so nothing inside inserted text is replaced.
 
@@ -57,8 +59,9 @@ def render_page(
     values = {k: html.escape(str(v)) for k, v in (text or {}).items()} | dict(data or {})
     values["READY"] = READY_JS
     template = read_static(package, f"{name}.html")
+    head = read_static("conceptscope", "head.html") if "@@HEAD@@" in template else ""
     for key, suffix in (("CSS", ".css"), ("JS", ".js")):
-        if f"@@{key}@@" in template:
+        if f"@@{key}@@" in template + head:
             values[key] = read_static(package, name + suffix)
 
     def fill(m: re.Match[str]) -> str:
@@ -66,6 +69,8 @@ def render_page(
             raise KeyError(f"page {package}:{name}.html: nothing fills @@{m.group(1)}@@")
         return values[m.group(1)]
 
+    if head:
+        values["HEAD"] = _PLACEHOLDER.sub(fill, head).rstrip("\n")
     return _PLACEHOLDER.sub(fill, template)
 
 

@@ -212,6 +212,7 @@ def nmf_targets():
     out = ["results/reproduction/nmf_claims.csv"]
     for m in NMF["models"]:
         out += [
+            f"results/figures/nmf/fit_{m}_residuals.csv",
             f"results/figures/nmf/fig2_{m}_similarity.png",
             f"results/figures/nmf/fig3_{m}_eigen.png",
             f"results/figures/nmf/table1_{m}_factors.png",

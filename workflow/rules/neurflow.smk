@@ -1,6 +1,8 @@
 # NeurFlow (Cao et al., ICLR 2025): per class, the circuit from the logit down
 # through the probed blocks (JSON, Fig. 7-style figure, HTML view, labelling
 # export), the masking and debugging evaluations, and the claim row NF-12.
+# Block layouts (models.<id>.layouts, else detected) reach the circuit and the
+# evaluations; a class without images predicted as it gets outputs saying so.
 
 if NEURFLOW["models"]:
     PAPERS_RUN["neurflow"] = ["results/reproduction/neurflow_claims.csv"]
@@ -29,6 +31,7 @@ rule neurflow_circuit:
         dataset=get_dataset,
         split=lambda w: neurflow_split(w.model),
         layers=lambda w: neurflow_layers(w.model),
+        layouts=lambda w: MODELS[w.model]["layouts"],
         settings=NEURFLOW,
         device=config["device"],
     script:
@@ -84,6 +87,7 @@ rule neurflow_evaluate:
     params:
         dataset=get_dataset,
         layers=lambda w: neurflow_layers(w.model),
+        layouts=lambda w: MODELS[w.model]["layouts"],
         settings=NEURFLOW,
         seed=config["seed"],
         device=config["device"],

@@ -12,6 +12,11 @@ rule fit_coupled_nmf:
     output:
         result="results/nmf/{model}/coupled.pt",
         losses="results/nmf/{model}/coupled_losses.csv",
+        residuals=report(
+            "results/figures/nmf/fit_{model}_residuals.csv",
+            caption="../report/nmf_residuals.rst",
+            category="Coupled NMF",
+        ),
     log:
         "logs/fit_coupled_nmf/{model}.log",
     benchmark:
@@ -60,12 +65,24 @@ rule nmf_figures:
         ),
         manifest=lambda w: nmf_manifest(w.model),
     output:
-        fig2="results/figures/nmf/fig2_{model}_similarity.png",
+        fig2=report(
+            "results/figures/nmf/fig2_{model}_similarity.png",
+            caption="../report/nmf_fig2.rst",
+            category="Coupled NMF",
+        ),
         fig3_csv="results/figures/nmf/fig3_{model}_eigen.csv",
-        fig3_png="results/figures/nmf/fig3_{model}_eigen.png",
+        fig3_png=report(
+            "results/figures/nmf/fig3_{model}_eigen.png",
+            caption="../report/nmf_fig3.rst",
+            category="Coupled NMF",
+        ),
         table1_csv="results/figures/nmf/table1_{model}_factors.csv",
         table1_png="results/figures/nmf/table1_{model}_factors.png",
-        fig4="results/figures/nmf/fig4_{model}_masks_neighbours.png",
+        fig4=report(
+            "results/figures/nmf/fig4_{model}_masks_neighbours.png",
+            caption="../report/nmf_fig4.rst",
+            category="Coupled NMF",
+        ),
         fig5="results/figures/nmf/fig5_{model}_accuracy_impurity.png",
     log:
         "logs/nmf_figures/{model}.log",

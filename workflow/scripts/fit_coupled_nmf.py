@@ -1,4 +1,5 @@
-"""Rule fit_coupled_nmf: writes results/nmf/{model}/coupled.pt (P, O, F) and coupled_losses.csv.
+"""Rule fit_coupled_nmf: writes results/nmf/{model}/coupled.pt (P, O, F, block residuals), coupled_losses.csv
+and results/figures/nmf/fit_{model}_residuals.csv (each block's relative residual).
 
 The rule's params, inputs and outputs are the job's keyword arguments, by name.
 """

@@ -1,60 +1,129 @@
-"""Claim rules of the NAP paper: NAP-1 (Fig. 6), NAP-2 (Fig. 8), NAP-4 (Sect. 6)."""
+"""Claim rules of the NAP paper: NAP-1 (Fig. 6), NAP-2 (Fig. 8), NAP-4 (Sect. 6).
+
+Each rule judges only evidence that can show its claim: a NAP count must be a
+finite number >= 0 (else NOT RUN naming the rows), a trend needs at least two
+positions (:func:`conceptscope.claims.rank_trend`; a single layer or input
+size cannot rise), and a layer where every disentanglement gives the same
+count (e.g. no NAP at all) cannot follow a ranking. What is left out is named in the row's detail;
+with nothing left to judge the verdict is NOT RUN with the reason.
+"""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-from ..claims import make_row, spearman
+from ..claims import Trend, invalid_values, make_row, rank_trend
 
 __all__ = ["nap_1", "nap_2", "nap_4"]
+
+_METHODS = ("none", "max", "min_max", "mean", "mean_std")
+
+
+def _columns(table: pd.DataFrame, needed: tuple[str, ...]) -> str:
+    missing = [c for c in needed if c not in table.columns]
+    return f"the table lacks column(s) {missing}" if missing else ""
+
+
+def _duplicates(table: pd.DataFrame, keys: list[str]) -> str:
+    dup = table[table.duplicated(keys, keep=False)]
+    if dup.empty:
+        return ""
+    first = dup.iloc[0]
+    return f"{len(dup)} rows repeat a ({', '.join(keys)}), e.g. {'/'.join(str(first[k]) for k in keys)}"
 
 
 def nap_1(counts: pd.DataFrame) -> dict[str, str]:
     """NAP-1 (Fig. 6): on conv layers, mean / mean_std give the most NAPs, max / min_max fewer, none the fewest.
 
-    ``counts``: rows (model, layer, kind, method, n_naps). A conv layer follows
-    the ranking when avg(mean, mean_std) >= avg(max, min_max) >= none. PASS
-    when at least half of the conv layers with all five methods follow it.
+    ``counts``: rows (model, layer, kind, method, n_naps), one per (model,
+    layer, method). A conv layer follows the ranking when
+    avg(mean, mean_std) >= avg(max, min_max) >= none and
+    avg(mean, mean_std) > none. Conv layers without all five methods are left
+    out; so are layers where all five give the same count (all 0, or a 1 x 1
+    map where the disentanglements coincide: no ranking either way), named in
+    the detail. PASS when at least half of the judged layers follow it; NOT
+    RUN when no layer can be judged or a count is not a finite number >= 0.
     """
+    problem = _columns(counts, ("model", "layer", "kind", "method", "n_naps"))
+    if problem:
+        return make_row("NAP-1", "", "NOT RUN", problem)
     conv = counts[counts["kind"] != "dense"]
-    table = conv.pivot_table(index=["model", "layer"], columns="method", values="n_naps")
-    needed = ["none", "max", "min_max", "mean", "mean_std"]
-    table = table.dropna(subset=[m for m in needed if m in table.columns])
-    if table.empty or not set(needed) <= set(table.columns):
+    problem = invalid_values(conv, "n_naps", minimum=0) or _duplicates(conv, ["model", "layer", "method"])
+    if problem:
+        return make_row("NAP-1", "", "NOT RUN", f"invalid NAP counts: {problem}")
+    table = conv.pivot(index=["model", "layer"], columns="method", values="n_naps") if len(conv) else pd.DataFrame()
+    if table.empty or not set(_METHODS) <= set(table.columns):
         return make_row("NAP-1", "", "NOT RUN", "needs conv layers with all five disentanglements")
-    amount = (table["mean"] + table["mean_std"]) / 2
-    peak = (table["max"] + table["min_max"]) / 2
-    ok = (amount >= peak) & (peak >= table["none"])
-    per_method = table[needed].mean().round(1).to_dict()
+    table = table[list(_METHODS)].dropna().astype(np.float64)
+    tied = table.index[table.nunique(axis=1) == 1]
+    judged = table.drop(index=tied)
+    names = [f"{m}/{lay} ({table.at[(m, lay), 'none']:g})" for m, lay in tied]
+    left_out = f"; left out (the same count for all five methods, e.g. a 1x1 map): {names}" if names else ""
+    if judged.empty:
+        reason = (
+            "needs conv layers with all five disentanglements" if table.empty else "no conv layer ranks the methods"
+        )
+        return make_row("NAP-1", "", "NOT RUN", reason + left_out)
+    amount = (judged["mean"] + judged["mean_std"]) / 2
+    peak = (judged["max"] + judged["min_max"]) / 2
+    ok = (amount >= peak) & (peak >= judged["none"]) & (amount > judged["none"])
+    per_method = judged.mean().round(1).to_dict()
     return make_row(
         "NAP-1",
         f"{int(ok.sum())} of {len(ok)} conv layers follow the ranking",
         "PASS" if ok.sum() * 2 >= len(ok) else "FAIL",
-        "rule: avg(mean, mean_std) >= avg(max, min_max) >= none per layer, PASS on at least half; "
-        f"mean NAP count per method: {per_method}",
+        "rule: avg(mean, mean_std) >= avg(max, min_max) >= none and avg(mean, mean_std) > none per layer, "
+        f"PASS on at least half; mean NAP count per method: {per_method}{left_out}",
     )
+
+
+def _fmt(t: Trend) -> str:
+    return f"rho {t.rho:+.2f} (n={t.n})" + (f", {t.note}" if t.note else "")
 
 
 def nap_2(sizes: pd.DataFrame) -> dict[str, str]:
     """NAP-2 (Fig. 8): NAP count grows with the number of inputs, in train and test alike.
 
-    Per (model, layer, split), Spearman rho of count vs. size. PASS when rho > 0
-    for every split on at least half of the (model, layer)s, i.e. both splits
-    rise together.
+    ``sizes``: rows (model, layer, split, size, n_naps). Per (model, layer,
+    split), the Spearman rho of count vs. size (:func:`~conceptscope.claims.rank_trend`;
+    a count constant over the sizes is rho 0, "no change"). A layer rises
+    when rho > 0 in every split of the table. Layers where a split is
+    missing or has a single size cannot show a trend and are left out (named).
+    PASS when at least half of the judged layers rise; NOT RUN when none can
+    be judged, or a size is not > 0 or a count not a finite number >= 0.
     """
-    rhos = (
-        sizes.groupby(["model", "layer", "split"])[["size", "n_naps"]]
-        .apply(lambda g: spearman(g["size"].tolist(), g["n_naps"].tolist()))
-        .unstack("split")
-    )
-    rising = (rhos > 0).all(axis=1)
-    detail = "; ".join(
-        f"{m}/{layer}: " + ", ".join(f"{s} rho {v:+.2f}" for s, v in row.items()) for (m, layer), row in rhos.iterrows()
-    )
+    problem = _columns(sizes, ("model", "layer", "split", "size", "n_naps"))
+    if problem:
+        return make_row("NAP-2", "", "NOT RUN", problem)
+    if sizes.empty:
+        return make_row("NAP-2", "", "NOT RUN", "no NAP counts per input size")
+    problem = invalid_values(sizes, "n_naps", minimum=0, keys=("model", "layer", "split", "size"))
+    problem = problem or invalid_values(sizes, "size", minimum=1, keys=("model", "layer", "split"))
+    problem = problem or _duplicates(sizes, ["model", "layer", "split", "size"])
+    if problem:
+        return make_row("NAP-2", "", "NOT RUN", f"invalid input-size table: {problem}")
+    splits = sorted(sizes["split"].unique())
+    rising, unjudged, parts = {}, [], []
+    for (m, layer), g in sizes.groupby(["model", "layer"], sort=True):
+        trends = {}
+        for split in splits:
+            part = g[g["split"] == split]
+            trends[split] = rank_trend(part["size"], part["n_naps"]) if len(part) else None
+        parts.append(f"{m}/{layer}: " + ", ".join(f"{s} " + (_fmt(t) if t else "missing") for s, t in trends.items()))
+        if all(t is not None and t.defined for t in trends.values()):
+            rising[(m, layer)] = all(t.rho > 0 for t in trends.values())
+        else:
+            unjudged.append(f"{m}/{layer}")
+    left_out = f"; left out (a split missing or at one size): {unjudged}" if unjudged else ""
+    detail = "; ".join(parts) + left_out
+    if not rising:
+        return make_row("NAP-2", "", "NOT RUN", f"no layer has two or more input sizes in every split; {detail}")
+    n_up = sum(rising.values())
     return make_row(
         "NAP-2",
-        f"{int(rising.sum())} of {len(rising)} layers rise in every split",
-        "PASS" if rising.sum() * 2 >= len(rising) and len(rising) else "FAIL",
+        f"{n_up} of {len(rising)} layers rise in every split ({', '.join(splits)})",
+        "PASS" if n_up * 2 >= len(rising) else "FAIL",
         "rule: Spearman rho(size, NAP count) > 0 in every split, PASS on at least half the layers; " + detail,
     )
 
@@ -62,19 +131,34 @@ def nap_2(sizes: pd.DataFrame) -> dict[str, str]:
 def nap_4(counts: pd.DataFrame) -> dict[str, str]:
     """NAP-4 (Sect. 6): later layers give more NAPs than early ones.
 
-    Per (model, method), Spearman rho of NAP count vs. layer depth (probed
-    order). PASS when the median rho is > 0.
+    ``counts``: rows (model, layer, depth, method, n_naps). Per (model,
+    method), the Spearman rho of NAP count vs. layer depth (probed order;
+    :func:`~conceptscope.claims.rank_trend`: a count constant over the
+    layers is rho 0). (model, method)s with a single depth cannot show a
+    trend and are left out (named). PASS when the median rho of the others is
+    > 0; NOT RUN when none is left or a count or depth is not a finite number >= 0.
     """
-    rhos = counts.groupby(["model", "method"])[["depth", "n_naps"]].apply(
-        lambda g: spearman(g["depth"].tolist(), g["n_naps"].tolist())
-    )
-    if rhos.empty:
+    problem = _columns(counts, ("model", "layer", "depth", "method", "n_naps"))
+    if problem:
+        return make_row("NAP-4", "", "NOT RUN", problem)
+    if counts.empty:
         return make_row("NAP-4", "", "NOT RUN", "no NAP counts")
-    med = float(rhos.median())
-    per_model = rhos.groupby("model").median().round(2).to_dict()
+    problem = invalid_values(counts, "n_naps", minimum=0, keys=("model", "layer", "method"))
+    problem = problem or invalid_values(counts, "depth", minimum=0, keys=("model", "layer", "method"))
+    problem = problem or _duplicates(counts, ["model", "layer", "method"])
+    if problem:
+        return make_row("NAP-4", "", "NOT RUN", f"invalid NAP counts: {problem}")
+    trends = {key: rank_trend(g["depth"], g["n_naps"]) for key, g in counts.groupby(["model", "method"], sort=True)}
+    defined = pd.Series({key: t.rho for key, t in trends.items() if t.defined}, dtype=np.float64)
+    unjudged = [f"{m}/{method}" for (m, method), t in trends.items() if not t.defined]
+    left_out = f"; left out (one depth): {unjudged}" if unjudged else ""
+    if defined.empty:
+        return make_row("NAP-4", "", "NOT RUN", f"no (model, method) has NAP counts at two or more depths{left_out}")
+    med = float(defined.median())
+    per_model = defined.groupby(level=0).median().round(2).to_dict()
     return make_row(
         "NAP-4",
-        f"median Spearman rho(depth, NAP count) = {med:+.2f}",
+        f"median Spearman rho(depth, NAP count) = {med:+.2f} over {len(defined)} (model, method)s",
         "PASS" if med > 0 else "FAIL",
-        f"rule: median over (model, method) of rho > 0; median per model: {per_model}",
+        f"rule: median over (model, method) of rho > 0; median per model: {per_model}{left_out}",
     )

@@ -19,20 +19,12 @@ set of inputs X:
    layer-wide max |a|.
 3. **Clustering**: HDBSCAN (the ``hdbscan`` package), euclidean,
    ``min_cluster_size=5``, ``min_samples=5``, ``cluster_selection_method="leaf"``,
-   epsilon 0, no dimensionality reduction. Each cluster is a NAP; label -1 is
-   noise. NAPs are ranked by cluster persistence (rank 0 = most persistent),
-   members by membership probability.
-
-Speed: the exact pairwise euclidean distance matrix is computed as one matrix
-product (float64; torch on GPU when present, numpy's BLAS on CPU) and given to
-``HDBSCAN(metric="precomputed")``: the exact minimum spanning tree, in a
-fraction of the time of the package's default path. With more than 60
-features the default path is exact too (Prim's on a KD-tree) and gives the
-same labels; with 60 or fewer it uses an approximate spanning tree (Boruvka,
-``approx_min_span_tree=True``), so labels can differ slightly there (found in
-the tests; the precomputed path equals hdbscan's exact ``prims_kdtree``). It
-needs N^2 x 8 bytes; above ``max_precomputed`` inputs the default path runs
-instead and the log says so.
+   epsilon 0, no dimensionality reduction (:func:`~conceptscope.naps.clustering.cluster`:
+   rows in a canonical order, tied merges simultaneous as in HDBSCAN*, the
+   infinite lambdas of duplicate rows capped; exact precomputed distances up to
+   ``max_precomputed`` inputs). Each cluster is a NAP; label -1 is noise. NAPs
+   are ranked by cluster persistence (rank 0 = most persistent; equal
+   persistence by hdbscan label), members by membership probability.
 
 Per NAP, unit statistics of the normalized features: min, q1, mean, q3, max,
 lower / upper whisker (q1 - 1.5 IQR and q3 + 1.5 IQR clipped to [min, max]).
@@ -42,7 +34,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,33 +44,24 @@ import numpy as np
 import torch
 
 from ..checks import check_choice
+from .clustering import HDBSCAN_PARAMS, cluster
 from .settings import DISENTANGLEMENTS, NORMALIZATIONS, NapSettings
 
 __all__ = [
     "DISENTANGLEMENTS",
     "FORMAT_VERSION",
-    "HDBSCAN_PARAMS",
     "NORMALIZATIONS",
     "STATISTIC_NAMES",
-    "ClusterResult",
     "NapResult",
-    "cluster",
     "disentangle",
     "extract_naps",
     "feature_units",
     "load_result",
     "normalize",
-    "pairwise_distances",
     "save_result",
     "unit_statistics",
 ]
 
-HDBSCAN_PARAMS: dict[str, Any] = {
-    "min_cluster_size": 5,
-    "min_samples": 5,
-    "cluster_selection_method": "leaf",
-    "cluster_selection_epsilon": 0.0,
-}
 STATISTIC_NAMES = ("min", "q1", "mean", "q3", "max", "lower_whisker", "upper_whisker")
 FORMAT_VERSION = 1
 
@@ -169,87 +151,6 @@ def normalize(
     return _safe_divide(X, absmax)
 
 
-def pairwise_distances(X: np.ndarray, *, device: str | torch.device | None = None) -> np.ndarray:
-    """Exact euclidean distances (n, n), float64, from one Gram matrix product.
-
-    d(i, j)^2 = |x_i|^2 + |x_j|^2 - 2 x_i . x_j, clamped at 0, diagonal 0.
-    On a CUDA ``device`` the product runs in torch; on CPU in numpy's BLAS,
-    which was 2.4x faster than torch's float64 matmul here (12,811 x 2,048:
-    5.8 s vs 14.0 s on 2 cores). The n x n result is updated in place, so
-    peak memory is the result plus the data.
-    """
-    dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if dev.type == "cuda":
-        x = torch.as_tensor(np.ascontiguousarray(X), dtype=torch.float64, device=dev)
-        sq = (x * x).sum(1)
-        d2 = (x @ x.T).mul_(-2.0).add_(sq[:, None]).add_(sq[None, :])
-        d2.clamp_(min=0.0).fill_diagonal_(0.0)
-        return d2.sqrt_().cpu().numpy()
-    x = np.ascontiguousarray(X, dtype=np.float64)
-    sq = np.einsum("ij,ij->i", x, x)
-    d2 = x @ x.T
-    d2 *= -2.0
-    d2 += sq[:, None]
-    d2 += sq[None, :]
-    np.maximum(d2, 0.0, out=d2)
-    np.fill_diagonal(d2, 0.0)
-    return np.sqrt(d2, out=d2)
-
-
-@dataclass(frozen=True)
-class ClusterResult:
-    """HDBSCAN's per-input and per-cluster output, unchanged (noise = -1, probability 0)."""
-
-    labels: np.ndarray
-    probabilities: np.ndarray
-    outlier_scores: np.ndarray
-    persistence: np.ndarray
-    path: str
-    seconds: float
-
-
-def cluster(
-    X: np.ndarray,
-    *,
-    max_precomputed: int = NapSettings.max_precomputed,
-    device: str | torch.device | None = None,
-    **params: Any,
-) -> ClusterResult:
-    """HDBSCAN with the NAP parameters (:data:`HDBSCAN_PARAMS`, overridable by ``params``).
-
-    Up to ``max_precomputed`` rows the distances are precomputed in torch
-    (memory N^2 x 8 bytes); above, the hdbscan package's default path runs.
-    """
-    import hdbscan
-
-    settings = {**HDBSCAN_PARAMS, **params}
-    n = len(X)
-    t0 = time.perf_counter()
-    if n <= settings["min_cluster_size"]:
-        empty = np.full(n, -1, dtype=np.int64)
-        return ClusterResult(empty, np.zeros(n), np.zeros(n), np.zeros(0), "too-few-inputs", 0.0)
-    if n <= max_precomputed:
-        model = hdbscan.HDBSCAN(metric="precomputed", **settings).fit(pairwise_distances(X, device=device))
-        path = "precomputed"
-    else:
-        _log.warning(
-            "%d inputs exceed max_precomputed=%d (distance matrix %.1f GB): using hdbscan's default path",
-            n,
-            max_precomputed,
-            n * n * 8 / 1e9,
-        )
-        model = hdbscan.HDBSCAN(metric="euclidean", **settings).fit(np.asarray(X, dtype=np.float64))
-        path = "default"
-    return ClusterResult(
-        labels=np.asarray(model.labels_, dtype=np.int64),
-        probabilities=np.asarray(model.probabilities_, dtype=np.float64),
-        outlier_scores=np.asarray(model.outlier_scores_, dtype=np.float64),
-        persistence=np.asarray(model.cluster_persistence_, dtype=np.float64),
-        path=path,
-        seconds=time.perf_counter() - t0,
-    )
-
-
 def unit_statistics(Xn: np.ndarray, members: np.ndarray) -> np.ndarray:
     """Statistics of each feature over the rows ``members``; shape (7, n_features).
 
@@ -282,7 +183,10 @@ class NapResult:
     labels, predictions, sample_ids : ndarray (n_samples,)
         Of the inputs, from the activation cache.
     meta : dict
-        Model, layer, split, method, normalization, parameters, timing.
+        Model, layer, split, method, normalization, parameters, timing, and
+        the clustering's diagnostics (duplicate rows, tied MST weights,
+        simultaneous merges, capped lambdas, hdbscan's own binary-tree count:
+        :attr:`~conceptscope.naps.clustering.ClusterResult.diagnostics`).
     """
 
     nap: np.ndarray
@@ -336,7 +240,14 @@ def extract_naps(
     device: str | torch.device | None = None,
     meta: Mapping[str, Any] | None = None,
 ) -> NapResult:
-    """Normalize, cluster and rank: the NAPs of disentangled features ``X`` (n_samples, n_features)."""
+    """Normalize, cluster and rank: the NAPs of disentangled features ``X`` (n_samples, n_features).
+
+    ``meta`` of the result adds, to the given ``meta``, the method, kind,
+    normalization, HDBSCAN parameters, clustering path and seconds, and the
+    clustering's :attr:`~conceptscope.naps.clustering.ClusterResult.diagnostics`
+    (duplicate rows, tied MST weights, simultaneous merges, capped lambdas,
+    hdbscan's own binary-tree count).
+    """
     Xn = normalize(X, kind=kind, method=method, unit_shape=unit_shape, mode=normalization)
     res = cluster(Xn, max_precomputed=max_precomputed, device=device)
     order = np.argsort(-res.persistence, kind="stable")  # hdbscan labels by persistence, descending
@@ -359,6 +270,7 @@ def extract_naps(
         "clustering_seconds": res.seconds,
         "n_samples": int(len(X)),
         "n_features": int(Xn.shape[1]),
+        **res.diagnostics,
     }
     return NapResult(
         nap=nap,

@@ -81,8 +81,8 @@ class NapSettings(Section):
     normalization : str
         Unit equalization, one of :data:`NORMALIZATIONS`.
     max_precomputed : int
-        Above this many inputs HDBSCAN runs its default path instead of
-        precomputed distances (N^2 x 8 bytes).
+        Above this many distinct inputs HDBSCAN runs its default path instead
+        of precomputed distances (N^2 x 8 bytes).
     gallery_method : str
         Disentanglement of the per-layer galleries (Fig. 1) and of follow-an-image (Fig. 9/10).
     top_naps, per_nap : int

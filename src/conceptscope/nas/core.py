@@ -41,6 +41,19 @@ are ours; each is stated where it is implemented and in config/README.md:
   Constant units get no label but *zeroing* (when constant 0), since ranges
   cannot separate anything.
 
+- **Evidence** (thresholds ``min_top``, ``min_low``, ``min_sample``,
+  ``eta_chance``). A label is judged only on enough images, else it is not
+  given and the unit is labelled *insufficient* (``insufficient_for`` names
+  the labels not judged): the labels of H need ``|H| >= min_top`` and
+  *suppressing* ``|L| >= min_low`` (default 5 = 1 / (1 - ``dominance``), the
+  smallest set where a dominance of 0.8 leaves room for one image of another
+  class; with |H| = 1 every unit would be specialized); *zeroing* needs
+  ``min_sample`` images (20 = 1 / (1 - ``zero_fraction``)); *differentiating*
+  needs a sample where a unit without class effect reaches eta^2 >= ``eta``
+  with probability at most ``eta_chance`` (0.01; the F-test null eta^2 ~
+  Beta((C - 1) / 2, (n - C) / 2) for n images of C classes,
+  :func:`eta_squared_chance`). A constant unit needs only ``min_sample``.
+
 The defaults of every setting (``m``, the per-class sample, the aggregation,
 the width steps, the taxonomy thresholds) are those of
 :class:`conceptscope.nas.settings.NasSettings`.
@@ -64,9 +77,12 @@ from .settings import AGGREGATIONS, NasSettings, TaxonomySettings, check_width_t
 __all__ = [
     "NEURON_TYPES",
     "TAXONOMY_DEFAULTS",
+    "TAXONOMY_LABELS",
     "LayerSummary",
     "assign_ranges",
     "classify_units",
+    "count_labels",
+    "eta_squared_chance",
     "load_summary",
     "range_class_counts",
     "range_edges",
@@ -78,7 +94,10 @@ __all__ = [
 ]
 
 NEURON_TYPES = ("zeroing", "specialized", "bisemantic", "polysemantic", "suppressing", "differentiating")
+# every label of the taxonomy table: the thesis's types, then "too little evidence to judge some type"
+TAXONOMY_LABELS = (*NEURON_TYPES, "insufficient")
 TAXONOMY_DEFAULTS: dict[str, float] = TaxonomySettings().as_dict()
+_TOP_TYPES = ("specialized", "bisemantic", "polysemantic")  # the labels judged on the top set H
 
 
 def sample_per_class(labels: np.ndarray, n_per_class: int, *, seed: int) -> np.ndarray:
@@ -286,6 +305,24 @@ def _eta_squared(v: np.ndarray, labels: np.ndarray) -> float:
     return between / total
 
 
+def eta_squared_chance(n_samples: int, n_classes: int, eta: float) -> float:
+    """Probability that eta^2 >= ``eta`` for a unit whose activation does not depend on the class.
+
+    Under the one-way ANOVA null (activations i.i.d. normal whatever the
+    class), eta^2 = SS_between / SS_total of ``n_samples`` values in
+    ``n_classes`` groups follows Beta((C - 1) / 2, (n - C) / 2); this is its
+    survival function at ``eta``. Returns 1.0 when ``n_samples <= n_classes``
+    (no within-class spread: eta^2 is 1 whatever the unit) or ``n_classes < 2``
+    (nothing to differentiate).
+    """
+    n, c = check_int("n_samples", n_samples, minimum=0), check_int("n_classes", n_classes, minimum=0)
+    if c < 2 or n <= c:
+        return 1.0
+    from scipy.stats import beta
+
+    return float(beta.sf(eta, (c - 1) / 2, (n - c) / 2))
+
+
 def classify_units(summary: LayerSummary, **thresholds: float) -> pd.DataFrame:
     """The neuron taxonomy of every unit, by the rules of the module docstring.
 
@@ -299,47 +336,67 @@ def classify_units(summary: LayerSummary, **thresholds: float) -> pd.DataFrame:
 
     Returns
     -------
-    DataFrame, one row per unit: ``unit``, one boolean column per type of
-    :data:`NEURON_TYPES`, ``labels`` ("+"-joined, "" for none), and the measured
-    quantities behind the rules: ``zero_fraction``, ``top_class``,
-    ``top_share``, ``second_share``, ``n_top_classes`` (classes sharing the
-    top), ``low_class``, ``low_share``, ``eta2``.
+    DataFrame, one row per unit: ``unit``; one boolean column per label of
+    :data:`TAXONOMY_LABELS` (the six types of :data:`NEURON_TYPES`, then
+    ``insufficient``); ``labels`` ("+"-joined, "" for none);
+    ``insufficient_for`` (the types not judged for lack of evidence,
+    "+"-joined); and the quantities behind the rules: ``top_images`` (|H|),
+    ``low_images`` (|L|), ``zero_fraction``, ``top_class``, ``top_share``,
+    ``second_share``, ``n_top_classes`` (classes sharing the top),
+    ``low_class``, ``low_share``, ``eta2``, ``eta2_chance``
+    (:func:`eta_squared_chance` of the sample, the same for every unit).
     """
     known = [f.name for f in fields(TaxonomySettings)]
     unknown = set(thresholds) - set(known)
     if unknown:
         raise ValueError(f"unknown taxonomy threshold(s) {sorted(unknown)}; known: {sorted(known)}")
-    settings = TaxonomySettings(**thresholds)
-    t = {k: float(getattr(settings, k)) for k in known}
+    t = TaxonomySettings(**thresholds)
+    n_images = int(summary.labels.size)
+    chance = np.bincount(summary.labels, minlength=len(summary.class_names)) / n_images
+    eta_chance = eta_squared_chance(n_images, int(np.unique(summary.labels).size), t.eta)
+    judged_zero = n_images >= t.min_sample
+    judged_eta = eta_chance <= t.eta_chance
     rows = []
     for u in range(summary.n_units):
         v = summary.values[:, u]
         counts = summary.unit_counts(u)
         zero_fraction = float((v == 0.0).mean())
         constant = summary.n_ranges[u] == 1
-        top = _edge_set(counts, t["top_fraction"], from_top=True)
-        low = _edge_set(counts, t["low_fraction"], from_top=False)
+        top = _edge_set(counts, t.top_fraction, from_top=True)
+        low = _edge_set(counts, t.low_fraction, from_top=False)
         top_sh, low_sh = _shares(top), _shares(low)
-        chance = np.bincount(summary.labels, minlength=top.size) / summary.labels.size
         top_frac = top / max(top.sum(), 1)
-        sharing = (top_frac >= t["min_share"]) & (top_frac >= t["enrichment"] * chance)
+        sharing = (top_frac >= t.min_share) & (top_frac >= t.enrichment * chance)
         n_top = int(sharing.sum())
         eta2 = _eta_squared(v, summary.labels)
         flags = dict.fromkeys(NEURON_TYPES, False)
-        flags["zeroing"] = zero_fraction >= t["zero_fraction"]
+        flags["zeroing"] = zero_fraction >= t.zero_fraction
+        # which rules the evidence can decide; a constant unit is decided by its constancy (no label but
+        # zeroing), so only its zeroing rule needs evidence
+        judged = dict.fromkeys(NEURON_TYPES, True)
+        judged["zeroing"] = judged_zero
         if not constant:
-            flags["specialized"] = top_sh[0] >= t["dominance"]
-            two = len(top_sh) > 1 and top_sh[0] + top_sh[1] >= t["dominance"] and top_sh[1] >= t["min_share"]
+            flags["specialized"] = top_sh[0] >= t.dominance
+            two = len(top_sh) > 1 and top_sh[0] + top_sh[1] >= t.dominance and top_sh[1] >= t.min_share
             flags["bisemantic"] = not flags["specialized"] and bool(two)
-            poly = n_top >= 3 and top_frac[sharing].sum() >= t["dominance"]
+            poly = n_top >= 3 and top_frac[sharing].sum() >= t.dominance
             flags["polysemantic"] = not flags["specialized"] and not flags["bisemantic"] and bool(poly)
-            flags["suppressing"] = low_sh[0] >= t["dominance"] and low.sum() < counts.sum()
-            flags["differentiating"] = eta2 >= t["eta"]
+            flags["suppressing"] = low_sh[0] >= t.dominance and low.sum() < counts.sum()
+            flags["differentiating"] = eta2 >= t.eta
+            # bisemantic and polysemantic exclude specialized: the three stand or fall together with |H|
+            judged |= dict.fromkeys(_TOP_TYPES, int(top.sum()) >= t.min_top)
+            judged["suppressing"] = int(low.sum()) >= t.min_low
+            judged["differentiating"] = judged_eta
+        missing = [k for k in NEURON_TYPES if not judged[k]]
+        flags = {k: bool(flags[k] and judged[k]) for k in NEURON_TYPES} | {"insufficient": bool(missing)}
         rows.append(
             {
                 "unit": u,
                 **flags,
-                "labels": "+".join(k for k in NEURON_TYPES if flags[k]),
+                "labels": "+".join(k for k in TAXONOMY_LABELS if flags[k]),
+                "insufficient_for": "+".join(missing),
+                "top_images": int(top.sum()),
+                "low_images": int(low.sum()),
                 "zero_fraction": zero_fraction,
                 "top_class": summary.class_names[int(np.argmax(top))],
                 "top_share": float(top_sh[0]),
@@ -348,8 +405,43 @@ def classify_units(summary: LayerSummary, **thresholds: float) -> pd.DataFrame:
                 "low_class": summary.class_names[int(np.argmax(low))],
                 "low_share": float(low_sh[0]),
                 "eta2": eta2,
+                "eta2_chance": eta_chance,
             }
         )
+    return pd.DataFrame(rows)
+
+
+def count_labels(taxonomy: pd.DataFrame, n_ranges: np.ndarray) -> pd.DataFrame:
+    """Units per label of a layer's taxonomy, and per type the units it could judge.
+
+    Parameters
+    ----------
+    taxonomy : DataFrame
+        :func:`classify_units` of the layer (columns of :data:`TAXONOMY_LABELS`
+        and ``insufficient_for``).
+    n_ranges : ndarray (n_units,)
+        The summary's ranges per unit (1 for a constant unit).
+
+    Returns
+    -------
+    DataFrame, one row per label of :data:`TAXONOMY_LABELS`: ``type``,
+    ``count`` (units with the label) and ``judged``: the units whose evidence
+    sufficed for the type's rule and to which it applies (a constant unit
+    only to *zeroing*); for ``insufficient``, the number of units.
+    """
+    n_ranges = np.asarray(n_ranges)
+    if len(taxonomy) != n_ranges.size:
+        raise ValueError(f"the taxonomy has {len(taxonomy)} rows for {n_ranges.size} units")
+    missing = taxonomy["insufficient_for"].fillna("").astype(str).str.split("+")
+    varies = n_ranges > 1
+    rows = []
+    for t in TAXONOMY_LABELS:
+        if t == "insufficient":
+            judged = n_ranges.size
+        else:
+            applies = np.ones_like(varies) if t == "zeroing" else varies
+            judged = int(sum(bool(a) and t not in m for a, m in zip(applies, missing, strict=True)))
+        rows.append({"type": t, "count": int(taxonomy[t].sum()), "judged": judged})
     return pd.DataFrame(rows)
 
 

@@ -54,8 +54,20 @@ def nas_summary(
     tax = core.classify_units(s, **taxonomy)
     core.save_summary(s, summary)
     tax.to_csv(table, index=False)
-    counts = {t: int(tax[t].sum()) for t in core.NEURON_TYPES}
+    counts = {t: int(tax[t].sum()) for t in core.TAXONOMY_LABELS}
     _log.info("%s: %d units over %d images; %s", cached.layer, s.n_units, len(pos), counts)
+    if counts["insufficient"]:
+        _log.info(
+            "%s: %d units lack evidence for some type (|H| < %d, |L| < %d, %d images < %d, or eta^2 chance %.3g > %g)",
+            cached.layer,
+            counts["insufficient"],
+            cfg.taxonomy.min_top,
+            cfg.taxonomy.min_low,
+            len(pos),
+            cfg.taxonomy.min_sample,
+            float(tax["eta2_chance"].iloc[0]) if len(tax) else float("nan"),
+            cfg.taxonomy.eta_chance,
+        )
 
 
 def nas_layer_views(
@@ -112,20 +124,36 @@ def nas_taxonomy(
     csv: str | Path,
     png: str | Path,
 ) -> None:
-    """Units per neuron type per layer of one model (CSV and bar chart), with the summaries' consistency check."""
+    """Units per label per layer of one model (CSV and bar chart), with the summaries' consistency check.
+
+    One row per layer and label of :data:`~conceptscope.nas.TAXONOMY_LABELS`
+    (the six types and ``insufficient``): model, layer, type, count, judged
+    (units the type's rule could judge, :func:`~conceptscope.nas.count_labels`),
+    n_units, n_images, consistent (every sampled image in exactly one range
+    of every unit, and a taxonomy row with every label column per unit).
+    """
     rows = []
     for layer, spath, tpath in zip(layers, summaries, tables, strict=True):
         s = core.load_summary(spath)
         tax = pd.read_csv(tpath)
         n = s.values.shape[0]
-        consistent = bool(np.all(s.counts.sum((1, 2)) == n) and len(tax) == s.n_units)
-        for t in core.NEURON_TYPES:
+        labelled = {*core.TAXONOMY_LABELS, "insufficient_for"} <= set(tax.columns)
+        consistent = bool(np.all(s.counts.sum((1, 2)) == n) and len(tax) == s.n_units and labelled)
+        if not consistent:
+            _log.warning("%s: the summary or the taxonomy table is inconsistent (%s, %s)", layer, spath, tpath)
+        per_label = (
+            core.count_labels(tax, s.n_ranges)
+            if consistent
+            else pd.DataFrame({"type": core.TAXONOMY_LABELS, "count": 0, "judged": 0})
+        )
+        for r in per_label.itertuples():
             rows.append(
                 {
                     "model": model_id,
                     "layer": layer,
-                    "type": t,
-                    "count": int(tax[t].sum()),
+                    "type": r.type,
+                    "count": int(r.count),
+                    "judged": int(r.judged),
                     "n_units": s.n_units,
                     "n_images": n,
                     "consistent": consistent,
@@ -138,7 +166,7 @@ def nas_taxonomy(
         "%s taxonomy:\n%s",
         model_id,
         counts.pivot(index="layer", columns="type", values="count")
-        .loc[list(layers), list(core.NEURON_TYPES)]
+        .loc[list(layers), list(core.TAXONOMY_LABELS)]
         .to_string(),
     )
 

@@ -51,6 +51,22 @@ class TaxonomySettings(Section):
         A sharing class's share of H over its share of the sample, at least.
     eta : float
         *differentiating* if eta^2 of the activation by class reaches this.
+    min_top, min_low : int
+        Least images in H (for *specialized*, *bisemantic*, *polysemantic*) /
+        in L (for *suppressing*); below it those labels are not judged and the
+        unit is *insufficient*. Default 5 = 1 / (1 - ``dominance``): the
+        smallest set where "at least 0.8 of it" leaves room for one image of
+        another class; in a smaller set a single image decides (with |H| = 1
+        every unit would be specialized).
+    min_sample : int
+        Least sampled images for *zeroing*. Default 20 = 1 / (1 - ``zero_fraction``),
+        by the same argument.
+    eta_chance : float
+        *differentiating* is judged only when a unit whose activation does
+        not depend on the class (normal noise) reaches eta^2 >= ``eta`` with
+        probability at most this: the F-test null, eta^2 ~ Beta((C - 1) / 2,
+        (n - C) / 2) for n images of C classes. Default 0.01; it needs n >= 10
+        for 2 classes, 31 for 10, 53 for 20 (one image per class always gives eta^2 = 1).
     """
 
     KEY = "nas.taxonomy"
@@ -62,10 +78,16 @@ class TaxonomySettings(Section):
     min_share: float = 0.15
     enrichment: float = 1.5
     eta: float = 0.6
+    min_top: int = 5
+    min_low: int = 5
+    min_sample: int = 20
+    eta_chance: float = 0.01
 
     def validate(self) -> None:
-        for name in ("zero_fraction", "min_share", "eta"):
+        for name in ("zero_fraction", "min_share", "eta", "eta_chance"):
             check_number(name, getattr(self, name), minimum=0, maximum=1)
+        for name in ("min_top", "min_low", "min_sample"):
+            check_int(name, getattr(self, name), minimum=1)
         for name in ("top_fraction", "low_fraction", "dominance"):
             check_number(name, getattr(self, name), minimum=0, maximum=1, exclusive_minimum=True)
         check_number("enrichment", self.enrichment, minimum=0)

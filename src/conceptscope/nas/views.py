@@ -30,7 +30,7 @@ from matplotlib.patches import Patch
 from ..data import ImageSet
 from ..imaging import display_image, load_images
 from ..pages import inline_json, render_page, write_page
-from .core import NEURON_TYPES, LayerSummary, assign_ranges, width_classes
+from .core import NEURON_TYPES, TAXONOMY_LABELS, LayerSummary, assign_ranges, width_classes
 from .settings import NasSettings, check_width_thresholds
 
 __all__ = [
@@ -191,7 +191,7 @@ def _summary_payload(summary: LayerSummary, taxonomy: pd.DataFrame | None, thres
         "colors": class_colors(len(summary.class_names)),
         "barWidths": list(BAR_WIDTHS),
         "thresholds": [int(t) for t in thresholds],
-        "types": list(NEURON_TYPES),
+        "types": list(TAXONOMY_LABELS),
         "nImages": int(summary.values.shape[0]),
         "units": units,
     }
@@ -327,15 +327,23 @@ def plot_neuron(
 
 
 def plot_taxonomy_counts(counts: pd.DataFrame, path: str | Path, *, title: str = "") -> None:
-    """Bar chart of units per type per layer (``counts``: columns layer, type, count, n_units; layers in order)."""
+    """Bar chart of units per label per layer (share of the layer's units; the count above each bar).
+
+    ``counts``: columns layer, type, count, n_units, one row per layer and
+    label of :data:`~conceptscope.nas.TAXONOMY_LABELS` present (layers in
+    order). The ``insufficient`` units (too little evidence for some type)
+    are drawn as a grey hatched bar after the six types.
+    """
     layers = list(dict.fromkeys(counts["layer"]))
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(layers) + 2), 3.6), dpi=_DPI)
-    w = 0.8 / len(NEURON_TYPES)
+    labels = [t for t in TAXONOMY_LABELS if t in set(counts["type"])]
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(layers) + 2), 3.8), dpi=_DPI)
+    w = 0.8 / max(len(labels), 1)
     x = np.arange(len(layers))
-    for i, t in enumerate(NEURON_TYPES):
+    for i, t in enumerate(labels):
         sub = counts[counts["type"] == t].set_index("layer").reindex(layers)
         share = (sub["count"] / sub["n_units"]).to_numpy(dtype=float)
-        bars = ax.bar(x - 0.4 + (i + 0.5) * w, share, w, label=t)
+        style = {"color": "#bdbdbd", "hatch": "///", "edgecolor": "#6d6d6d"} if t == "insufficient" else {}
+        bars = ax.bar(x - 0.4 + (i + 0.5) * w, share, w, label=t, **style)
         for b, n in zip(bars, sub["count"].to_numpy(), strict=True):
             if n:
                 ax.text(
@@ -345,7 +353,7 @@ def plot_taxonomy_counts(counts: pd.DataFrame, path: str | Path, *, title: str =
     ax.set_xticks(x, [f"{layer}\n({int(n)} units)" for layer, n in n_units.items()], fontsize=8)
     ax.set_ylabel("share of the layer's units")
     ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7, ncols=3)
+    ax.legend(fontsize=7, ncols=4)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,8 @@ Modules, bottom up:
 
 - :mod:`.settings` -- :class:`NeurFlowSettings`, the ``neurflow`` config section (defaults and checks);
 - :mod:`.patches` -- the class's images cut into patches, concepts (top-k patches) from patch means;
-- :mod:`.blocks` -- :class:`BlockChain`, the ``torch.fx`` sub-networks between probed blocks;
+- :mod:`.blocks` -- :class:`BlockChain`, the ``torch.fx`` sub-networks between probed blocks, and
+  :func:`spatial_mean` for every block layout (maps channels first or last, tokens, vectors);
 - :mod:`.neuron_importance` -- IG quadratures, :func:`importance` (paper Eq. 2) for many targets
   at once, :func:`adaptive_importance`, :func:`core_neurons` (with :mod:`.accumulate` and
   :mod:`.affine`, the shared passes and the affine first stage);
@@ -15,6 +16,8 @@ Modules, bottom up:
 - :mod:`.views`, :mod:`.page`, :mod:`.labelling`, :mod:`.prompts`, :mod:`.plots` -- the circuit
   figure (Fig. 7), its HTML page, the concept-labelling export, the masking figure (Fig. 9);
 - :mod:`.jobs` -- one function per workflow rule; :mod:`.claims` -- the claim rule NF-12.
+
+No public function modifies its tensor or array arguments, nor leaves a model in another mode.
 
 Every public name of those modules is available here (``from conceptscope import neurflow as nf;
 nf.importance(...)``), imported when first used, so reading the settings at workflow parse time

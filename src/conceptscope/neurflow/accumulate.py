@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from .affine import _Plan
-from .blocks import spatial_mean
+from .blocks import _unit_mean
 
 
 class _Pairs:
@@ -140,7 +140,8 @@ def _accumulate(
     affine split (:class:`_Plan`) the forward and backward passes run through
     ``rest`` only, and the weighted frontier gradients of a patch's targets
     go through ``lin`` once its last node has been evaluated. The
-    sub-network must be in eval mode with parameters not requiring grad.
+    sub-network must be in eval mode with parameters not requiring grad, and
+    take and return channels-first tensors (``maps`` (P, C, ...), output (n, C, ...)).
 
     Returns the (n_pairs, C_prev) float64 sums and the number of forward rows.
     """
@@ -191,7 +192,7 @@ def _accumulate(
             if plan.lin is None:
                 x = maps[patches[j]]
                 points: tuple[torch.Tensor, ...] = ((x * scale(a[k], x)).requires_grad_(True),)
-                out = spatial_mean(plan.sub(*points))
+                out = _unit_mean(plan.sub(points[0].clone()))  # a copy: the sub-network may write into its input
             else:
                 with torch.no_grad():
                     span = plan.lin(maps[patches[j_lo : j_hi + 1]])
@@ -199,7 +200,7 @@ def _accumulate(
                     (o + scale(a[k], o) * (t - o)[j - j_lo]).requires_grad_(True)
                     for t, o in zip(span, plan.offset, strict=True)
                 )
-                out = spatial_mean(plan.rest(*points))
+                out = _unit_mean(plan.rest(*points))
                 p_lo = int(first_pair[j_lo])
                 sums = [p.new_zeros((int(first_pair[j_hi + 1]) - p_lo, *p.shape[1:])) for p in points]
                 if carry is not None:

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 import torch
 from torch import fx, nn
 
-from .blocks import _ancestors, _is_inplace, spatial_mean
+from .blocks import _ancestors, _is_inplace, _unit_mean
 
 # Operations that are affine in their (only) input tensor argument, row by row, in eval mode.
 _AFFINE_MODULES = (
@@ -138,7 +138,8 @@ def _close(a: torch.Tensor, b: torch.Tensor, rel: float = 1e-4) -> bool:
 class _Plan:
     """How the sub-network is evaluated on interpolation points; built in eval mode.
 
-    ``n_out``: its output channels. If it starts with affine operations
+    ``sub`` takes and returns channels-first tensors; ``probe`` is its output on
+    ``maps[:2]`` (computed when not given); ``n_out``: its output channels. If it starts with affine operations
     (:func:`_affine_split`) and the split reproduces it on the first maps
     (and ``lin`` is affine there), ``lin``/``rest``/``offset`` (``lin(0)``) are
     set: the points ``alpha * x`` then enter ``rest`` as ``lin(0) + alpha *
@@ -147,15 +148,16 @@ class _Plan:
     backward pass through ``lin`` per (patch, target).
     """
 
-    def __init__(self, sub: nn.Module, maps: torch.Tensor) -> None:
+    def __init__(self, sub: nn.Module, maps: torch.Tensor, probe: torch.Tensor | None = None) -> None:
         self.sub = sub
         self.lin: fx.GraphModule | None = None
         self.rest: fx.GraphModule | None = None
         self.offset: tuple[torch.Tensor, ...] = ()
-        probe_in = maps[:2]
+        probe_in = maps[:2].clone()  # the sub-network may write into its input
         with torch.no_grad():
-            probe = sub(probe_in)
-            self.n_out = spatial_mean(probe).shape[1]
+            if probe is None:
+                probe = sub(probe_in.clone())
+            self.n_out = _unit_mean(probe).shape[1]
             split = _affine_split(sub)
             if split is None:
                 return

@@ -4,19 +4,24 @@ NeurFlow (Cao et al., "NeurFlow: Interpreting Neural Networks through Neuron
 Groups and Functional Interactions", ICLR 2025, Sect. 4) attributes a neuron
 ``a`` of probed block ``l`` to the channels of the previous probed block
 ``l-1`` through ``f_a``, the map from the output of block ``l-1`` to the
-spatial mean of channel ``a`` at block ``l`` (:func:`spatial_mean`).
-:class:`BlockChain` cuts any ``torch.fx``-traceable model into those
-sub-networks, so ``f_a`` is evaluated on stored block outputs instead of from
-pixels; the tests check that the pieces reproduce the model's own forward pass.
+spatial mean of channel ``a`` at block ``l`` (:func:`spatial_mean`: the mean
+over the spatial axes or tokens of the block's layout, see
+:func:`conceptscope.activations.layer_layout`). :class:`BlockChain` cuts any
+``torch.fx``-traceable model into those sub-networks, so ``f_a`` is evaluated
+on stored block outputs instead of from pixels; the tests check that the
+pieces reproduce the model's own forward pass (CNNs, ViT, Swin).
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 from torch import fx, nn
+
+from ..activations import LayoutError, channels_first, layer_layout
 
 __all__ = ["BlockChain", "spatial_mean"]
 
@@ -60,6 +65,22 @@ def _ancestors(outs: Sequence[fx.Node], stops: Sequence[fx.Node]) -> set[fx.Node
     return seen
 
 
+def _fixed_arguments(model: nn.Module) -> dict[str, Any]:
+    """The optional arguments of ``model.forward`` (all but the input), fixed at their defaults for tracing.
+
+    A traced optional input (e.g. the ``attn_mask`` / ``is_causal`` of a timm
+    ViT) would otherwise be a placeholder that the traced graph branches on
+    and passes to every block, a false dependency of each block on the model
+    input. Required extra arguments and ``*args`` / ``**kwargs`` stay free.
+    """
+    try:
+        params = list(inspect.signature(model.forward).parameters.values())
+    except (TypeError, ValueError):  # no signature to read: trace as is
+        return {}
+    free = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    return {p.name: p.default for p in params[1:] if p.kind not in free and p.default is not inspect.Parameter.empty}
+
+
 def _is_inplace(node: fx.Node, root: nn.Module) -> bool:
     """Whether a graph node (probably) writes into its first input."""
     if node.kwargs.get("inplace", False):
@@ -75,7 +96,8 @@ class BlockChain:
     """Sub-networks between the probed blocks of a model, cut from its ``torch.fx`` graph.
 
     The model is traced once (in eval mode, so Python branches on
-    ``self.training`` take their inference path) by a tracer that treats each
+    ``self.training`` take their inference path; optional arguments of its
+    ``forward``, e.g. an attention mask, fixed at their defaults) by a tracer that treats each
     probed block as a leaf module (besides the ``torch.nn`` leaves); a probed
     block that contains another probed block is traced through and its output
     node recorded. :meth:`prefix` runs the graph from the model input up to one
@@ -117,7 +139,7 @@ class BlockChain:
         modes = {m: m.training for m in model.modules()}
         model.eval()
         try:
-            graph = tracer.trace(model)
+            graph = tracer.trace(model, concrete_args=_fixed_arguments(model) or None)
         finally:
             for m, mode in modes.items():
                 m.training = mode
@@ -145,6 +167,10 @@ class BlockChain:
         for node in sorted(nodes, key=self._order.__getitem__):
             if node not in env:
                 env[node] = g.node_copy(node, lambda n: env[n])
+                if node.op == "placeholder" and any(
+                    _is_inplace(u, self.model) and u.args and u.args[0] is node for u in node.users if u in nodes
+                ):
+                    env[node] = g.call_function(torch.clone, (env[node],))  # keep the caller's tensor intact
         g.output(env[out])
         g.lint()
         return fx.GraphModule(self.model, g, class_name=name)
@@ -231,23 +257,61 @@ class BlockChain:
         return sub
 
 
-def spatial_mean(out: torch.Tensor) -> torch.Tensor:
-    """Average a block output over space (or tokens).
+def _unit_mean(x: torch.Tensor) -> torch.Tensor:
+    """Mean over every axis after the units of a channels-first output: (n, C, ...) -> (n, C)."""
+    return x if x.ndim == 2 else x.mean(dim=tuple(range(2, x.ndim)))
+
+
+def _resolve_layout(shape: Sequence[int], layout: str | None, *, name: str, param: str) -> str:
+    """:func:`conceptscope.activations.layer_layout`, its error naming the argument that sets the layout."""
+    try:
+        return layer_layout(shape, layout, name=name)
+    except LayoutError as err:
+        raise LayoutError(f"{err} (here: the argument {param})") from None
+
+
+def spatial_mean(out: torch.Tensor, layout: str | None = None) -> torch.Tensor:
+    """Average a block output over its spatial axes or tokens: the units' spatially averaged activation.
 
     Parameters
     ----------
     out : Tensor
-        (n, C, H, W) feature maps, (n, C) vectors or (n, T, C) tokens.
+        A batch of block outputs: (n, C, H, W) maps (``channels_first``),
+        (n, H, W, C) maps (``channels_last``, e.g. Swin stages), (n, T, C)
+        tokens or (n, C) vectors.
+    layout : str, optional
+        One of :data:`conceptscope.activations.LAYOUTS`; detected from the
+        shape when not given (:func:`conceptscope.activations.layer_layout`).
 
     Returns
     -------
     Tensor, shape (n, C)
-        Mean over (H, W); vectors unchanged; mean over T for tokens.
+        Mean over (H, W) for maps, over T for tokens; vectors unchanged.
+
+    Raises
+    ------
+    conceptscope.activations.LayoutError
+        If the layout cannot be detected (non-square maps) or does not fit.
     """
-    if out.ndim == 4:
-        return out.mean(dim=(2, 3))
-    if out.ndim == 2:
-        return out
-    if out.ndim == 3:
-        return out.mean(dim=1)
-    raise ValueError(f"expected a block output of shape (n, C, H, W), (n, C) or (n, T, C), got {tuple(out.shape)}")
+    if not isinstance(out, torch.Tensor) or out.ndim < 2:
+        raise ValueError(f"out must be a batch of block outputs (n, ...), got {getattr(out, 'shape', out)!r}")
+    layout = _resolve_layout(out.shape[1:], layout, name="block output", param="layout")
+    return _unit_mean(channels_first(out, layout))
+
+
+class _ChannelsFirst(nn.Module):
+    """A sub-network seen with units on axis 1: takes the lower block's output channels first, returns its
+    output channels first (:func:`conceptscope.activations.channels_first`); traceable by ``torch.fx``."""
+
+    def __init__(self, sub: nn.Module, lower: str, upper: str) -> None:
+        super().__init__()
+        self.sub = sub
+        self.lower = lower
+        self.upper = upper
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.lower == "channels_last":  # (n, C, H, W) -> (n, H, W, C)
+            x = x.permute(0, 2, 3, 1)
+        elif self.lower == "tokens":  # (n, C, T) -> (n, T, C)
+            x = x.transpose(1, 2)
+        return channels_first(self.sub(x), self.upper)

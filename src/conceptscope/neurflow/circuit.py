@@ -4,13 +4,16 @@ For class c, with the images the model predicts as c cut into patches
 (:func:`conceptscope.neurflow.make_patches`):
 
 1. **Concepts.** One forward pass over every patch records the spatially
-   averaged activation of every probed block (:func:`conceptscope.neurflow.concept_means`);
-   the concept V_a of a neuron a is its top-k patches there.
+   averaged activation of every probed block (:func:`conceptscope.neurflow.concept_means`:
+   the mean over the spatial axes of maps, channels first or last, or over
+   the tokens of a transformer block); the concept V_a of a neuron a is its
+   top-k patches there.
 2. **Levels.** Level 0 targets the class logit in the top block. At each
    level, for the targets a of block l: the maps of block l-1 are computed
    for the union of the targets' concepts only; the importance T(a, s, V_a)
    (paper Eq. 2, integrated gradients through the sub-network from l-1 to l,
-   :func:`conceptscope.neurflow.importance`) gives the core neurons S_a (top
+   :func:`conceptscope.neurflow.importance`, attributing to the channels of
+   block l-1 whatever its layout) gives the core neurons S_a (top
    tau by |T|; tau may not exceed the channels of block l-1); the concept is
    split into semantic groups (ward clustering of the patches' mean
    activations at l-1) with edge weights w = T / sum_s |T| per group; all
@@ -26,7 +29,10 @@ For class c, with the images the model predicts as c cut into patches
 The circuit is returned as a JSON-ready dict (nodes: layer, group, neurons,
 top patches; edges: weights; the patches' image, crop scale and box) plus the
 per-level arrays (targets, concepts, T, core sets) for the evaluations
-(:mod:`conceptscope.neurflow.evaluate`).
+(:mod:`conceptscope.neurflow.evaluate`). A class that cannot have a circuit
+(no image predicted as it) gets :func:`status_circuit`: no nodes, and a
+``status`` and ``reason`` that the views, evaluations and claim state
+(:func:`circuit_status`; a built circuit has no ``status`` key, it is ``ok``).
 """
 
 from __future__ import annotations
@@ -41,13 +47,16 @@ import numpy as np
 import torch
 from torch import nn
 
+from .accumulate import _EvalNoParamGrad
 from .blocks import BlockChain
 from .groups import NeuronGroup, SemanticGroup, group_edges, neuron_groups, rank_patches, semantic_groups
 from .neuron_importance import adaptive_importance, core_neurons, importance
 from .patches import concept_means, make_patches, top_k_patches
 from .settings import NeurFlowBatchSize, NeurFlowSettings
 
-__all__ = ["CIRCUIT_DEFAULTS", "CircuitResult", "build_circuit"]
+__all__ = ["CIRCUIT_DEFAULTS", "STATUS_NO_IMAGES", "CircuitResult", "build_circuit", "circuit_status", "status_circuit"]
+
+STATUS_NO_IMAGES = "no images"  # no image of the split is predicted as the class
 
 _log = logging.getLogger("conceptscope")
 
@@ -114,6 +123,7 @@ def _level_importance(
     batch_size: int,
     progress: bool,
     device: torch.device,
+    layouts: Mapping[str, str],
 ) -> tuple[dict[int, torch.Tensor], int]:
     """Per-patch attributions of each target over the lower block's channels, and the forward rows evaluated."""
     union = np.unique(np.concatenate(list(concepts.values())))
@@ -127,6 +137,7 @@ def _level_importance(
             ]
         )
     sub = chain.between(lower, upper)
+    given = {"lower_layout": layouts.get(lower), "upper_layout": layouts.get(upper)}
     if s.ig_steps == "adaptive":
         attr, report = adaptive_importance(
             sub,
@@ -137,10 +148,11 @@ def _level_importance(
             rtol=float(s.adaptive_rtol),
             max_swaps=int(s.adaptive_max_swaps),
             batch_size=batch_size,
+            **given,
         )
         return attr, int(report["evaluations"])
     attr = importance(
-        sub, maps, rows, n_steps=int(s.n_steps), method=s.method, batch_size=batch_size, progress=progress
+        sub, maps, rows, n_steps=int(s.n_steps), method=s.method, batch_size=batch_size, progress=progress, **given
     )
     return attr, union.size * int(s.n_steps)  # each distinct patch and node is evaluated once
 
@@ -175,15 +187,17 @@ def build_circuit(
     settings: NeurFlowSettings | Mapping[str, Any] | None = None,
     image_ids: Sequence[int] | None = None,
     progress: bool = False,
+    layouts: Mapping[str, str] | None = None,
 ) -> CircuitResult:
     """The NeurFlow circuit of one class (see the module docstring).
 
     Parameters
     ----------
     model : nn.Module
-        In eval mode, on the device to run on.
+        On the device to run on; it runs in eval mode (its modes are restored afterwards).
     images : Tensor (n_images, C, H, W)
-        Model-ready images predicted as ``class_index`` (CPU or the model's device).
+        Model-ready images predicted as ``class_index`` (CPU or the model's
+        device; at least one; not modified).
     layers : sequence of str
         Probed blocks from the top (the logit layer) down, e.g. ``["fc", "layer4", "layer3"]``.
     settings : NeurFlowSettings or mapping, optional
@@ -195,16 +209,40 @@ def build_circuit(
         (:data:`CIRCUIT_DEFAULTS` has the defaults).
     image_ids : sequence of int, optional
         Ids stored with each patch (default: the image's index).
+    progress : bool
+        Show progress bars of the integrated gradients.
+    layouts : mapping layer -> layout, optional
+        The layouts of blocks whose layout is set rather than detected from
+        their output shape (the config's ``models.<id>.layouts``; see
+        :func:`conceptscope.activations.layer_layout`).
     """
     s = settings if isinstance(settings, NeurFlowSettings) else NeurFlowSettings.from_config(settings)
     if len(layers) < 2:
         raise ValueError(f"a circuit needs the logit layer and at least one block below it, got {list(layers)}")
+    if not isinstance(images, torch.Tensor) or images.ndim != 4 or len(images) == 0:
+        raise ValueError(
+            f"images must be a tensor of shape (n_images >= 1, C, H, W), got {getattr(images, 'shape', images)!r}"
+        )
+    layouts = dict(layouts or {})
+    with _EvalNoParamGrad(model):
+        return _build_circuit(model, images, class_index, list(layers), s, image_ids, progress, layouts)
+
+
+def _build_circuit(
+    model: nn.Module,
+    images: torch.Tensor,
+    class_index: int,
+    layers: list[str],
+    s: NeurFlowSettings,
+    image_ids: Sequence[int] | None,
+    progress: bool,
+    layouts: dict[str, str],
+) -> CircuitResult:
     t0 = time.perf_counter()
-    model.eval()
     device = next(model.parameters()).device
     batch_size = s.batch_size.rows(device)
     patches, table = make_patches(images)
-    means = concept_means(model, patches, layers, batch_size=batch_size)
+    means = concept_means(model, patches, layers, batch_size=batch_size, layouts=layouts)
     n_out = means[layers[0]].shape[1]
     if not 0 <= class_index < n_out:
         raise ValueError(f"class_index {class_index} is not an output of {layers[0]} ({n_out} units)")
@@ -216,7 +254,9 @@ def build_circuit(
     for upper, lower in zip(layers[:-1], layers[1:], strict=True):
         k = min(int(s.k), len(patches))
         concepts = {a: top_k_patches(means[upper], a, k) for a in targets}
-        attr, evaluations = _level_importance(chain, patches, upper, lower, concepts, s, batch_size, progress, device)
+        attr, evaluations = _level_importance(
+            chain, patches, upper, lower, concepts, s, batch_size, progress, device, layouts
+        )
         scores = {a: attr[a].sum(0) for a in targets}
         core = {a: core_neurons(scores[a], int(s.tau)).tolist() for a in targets}
         sem = []
@@ -293,3 +333,38 @@ def build_circuit(
         "seconds": round(result.seconds, 3),
     }
     return result
+
+
+def circuit_status(circuit: Mapping[str, Any]) -> str:
+    """``ok`` for a built circuit, else its ``status`` (e.g. :data:`STATUS_NO_IMAGES`)."""
+    return str(circuit.get("status", "ok"))
+
+
+def status_circuit(
+    class_index: int,
+    layers: Sequence[str],
+    *,
+    status: str,
+    reason: str,
+    settings: NeurFlowSettings | Mapping[str, Any] | None = None,
+    device: torch.device | str = "cpu",
+) -> CircuitResult:
+    """The result for a class whose circuit cannot be built: the keys of a circuit, no nodes, edges or
+    patches, ``status`` (e.g. :data:`STATUS_NO_IMAGES`) and ``reason`` (a sentence saying why)."""
+    s = settings if isinstance(settings, NeurFlowSettings) else NeurFlowSettings.from_config(settings)
+    if not status or status == "ok":
+        raise ValueError(f"status must name why there is no circuit, got {status!r}")
+    circuit = {
+        "class_index": int(class_index),
+        "layers": list(layers),
+        "settings": _recorded_settings(s, s.batch_size.rows(device)),
+        "n_images": 0,
+        "n_patches": 0,
+        "nodes": [],
+        "edges": [],
+        "patches": {},
+        "seconds": 0.0,
+        "status": str(status),
+        "reason": str(reason),
+    }
+    return CircuitResult(circuit=circuit)

@@ -4,7 +4,11 @@ The scripts in ``workflow/scripts/neurflow_*.py`` only unpack the ``snakemake``
 object and call these (through :func:`conceptscope.runtime.run_job`).
 ``settings`` is the whole ``neurflow`` config section, read with
 :class:`~conceptscope.neurflow.settings.NeurFlowSettings`; ``dataset`` is the
-rule's ``{"id", "config"}`` parameter (:func:`conceptscope.jobs.open_split`).
+rule's ``{"id", "config"}`` parameter (:func:`conceptscope.jobs.open_split`);
+``layouts`` the model's ``models.<id>.layouts`` (layers whose layout is set
+rather than detected). A class without images predicted as it gets a circuit
+with a ``status`` (:func:`conceptscope.neurflow.status_circuit`), and every
+later job writes its outputs saying so instead of failing.
 """
 
 from __future__ import annotations
@@ -29,6 +33,12 @@ __all__ = ["neurflow_circuit", "neurflow_claims", "neurflow_evaluate", "neurflow
 _log = logging.getLogger("conceptscope")
 
 
+def _class_label(circuit: Mapping[str, Any]) -> str:
+    """``name (index)``, or the index alone when the class is named by it."""
+    name, idx = str(circuit["class_name"]), int(circuit["class_index"])
+    return name if name == str(idx) else f"{name} ({idx})"
+
+
 def neurflow_circuit(
     *,
     model_id: str,
@@ -43,25 +53,36 @@ def neurflow_circuit(
     device: str,
     circuit: str | Path,
     arrays: str | Path,
+    layouts: Mapping[str, str] | None = None,
 ) -> None:
-    """The NeurFlow circuit of one class: ``circuit`` (JSON) and the per-level arrays (``arrays``, torch.save)."""
-    from .circuit import build_circuit
-    from .evaluate import class_images
+    """The NeurFlow circuit of one class: ``circuit`` (JSON) and the per-level arrays (``arrays``, torch.save).
+
+    A class that no image of the split is predicted as gets a circuit with
+    status ``no images`` (and empty arrays), not an error."""
+    from .circuit import STATUS_NO_IMAGES, build_circuit, status_circuit
+    from .evaluate import NoClassImagesError, class_images
 
     s = NeurFlowSettings.from_config(settings)
     dev = models.resolve_device(device)
     model, inp, _ = models.load_model(weights, dev)
     images = open_split(dataset, split, manifest)
-    pos, x = class_images(cache, images, inp, class_index, s.max_images)
-    res = build_circuit(
-        model,
-        inp.normalize(x),
-        class_index,
-        layers,
-        settings=s,
-        image_ids=images.sample_ids[pos].tolist(),
-        progress=True,
-    )
+    try:
+        pos, x = class_images(cache, images, inp, class_index, s.max_images)
+    except NoClassImagesError as err:
+        pos = np.zeros(0, dtype=np.int64)
+        res = status_circuit(class_index, layers, status=STATUS_NO_IMAGES, reason=str(err), settings=s, device=dev)
+        _log.warning("%s class %d: %s", model_id, class_index, err)
+    else:
+        res = build_circuit(
+            model,
+            inp.normalize(x),
+            class_index,
+            layers,
+            settings=s,
+            image_ids=images.sample_ids[pos].tolist(),
+            progress=True,
+            layouts=layouts,
+        )
     c = res.circuit | {
         "model": model_id,
         "class_name": images.class_names[class_index],
@@ -107,14 +128,25 @@ def neurflow_views(
     html: str | Path,
     labelling: str | Path,
 ) -> None:
-    """The circuit figure (paper Fig. 7 style), its HTML view, and the concept-labelling export."""
-    from .labelling import write_labelling_export
-    from .page import write_circuit_html
+    """The circuit figure (paper Fig. 7 style), its HTML view, and the concept-labelling export
+    (for a circuit with a status, e.g. ``no images``: a figure, page and export saying so)."""
+    from .circuit import circuit_status
+    from .labelling import write_labelling_export, write_status_export
+    from .page import write_circuit_html, write_status_html
     from .patches import circuit_patch_images
+    from .plots import plot_status
     from .views import plot_circuit
 
     s = NeurFlowSettings.from_config(settings)
     c = json.loads(Path(circuit).read_text())
+    status = circuit_status(c)
+    if status != "ok":
+        title = f"{c['model']}: circuit of class {_class_label(c)}"
+        plot_status(png, title=title, status=status, reason=c.get("reason", ""))
+        write_status_html(html, title=title, status=status, reason=c.get("reason", ""))
+        write_status_export(labelling, status=status, reason=c.get("reason", ""))
+        _log.info("%s: %s (%s)", title, status, c.get("reason", ""))
+        return
     _, inp, _ = models.load_model(weights, "cpu")
     images = open_split(dataset, c["split"], manifest)
     pix = circuit_patch_images(c, images, inp)
@@ -142,25 +174,39 @@ def neurflow_evaluate(
     masking: str | Path,
     debug: str | Path,
     png: str | Path,
+    layouts: Mapping[str, str] | None = None,
 ) -> None:
     """Masking each neuron group against as many random neurons (paper Sect. 5.1, Fig. 9) and the
     debugging metric M of the split's images against every group (App. F). ``caches``: the cache
-    files of ``layers`` (the circuit's blocks, top first), in that order."""
-    from .evaluate import debugging_table, masking_table
-    from .plots import plot_masking
+    files of ``layers`` (the circuit's blocks, top first), in that order. For a circuit with a
+    status (e.g. ``no images``): a masking table with no groups and that status, an empty
+    debugging table and a figure saying so."""
+    from .circuit import circuit_status
+    from .evaluate import DEBUGGING_COLUMNS, debugging_table, masking_table, status_masking_table
+    from .plots import plot_masking, plot_status
 
     s = NeurFlowSettings.from_config(settings)
     c = json.loads(Path(circuit).read_text())
+    status = circuit_status(c)
+    if status != "ok":
+        reason = c.get("reason", "")
+        status_masking_table(c["model"], c["class_index"], status, reason).to_csv(masking, index=False)
+        pd.DataFrame(columns=list(DEBUGGING_COLUMNS)).to_csv(debug, index=False)
+        title = f"{c['model']} class {_class_label(c)}: masking a neuron group vs random neurons"
+        plot_status(png, title=title, status=status, reason=reason)
+        _log.info("%s class %d: %s (%s); nothing to mask", c["model"], c["class_index"], status, reason)
+        return
     saved = torch.load(arrays, weights_only=False)
     dev = models.resolve_device(device)
     model, inp, _ = models.load_model(weights, dev)
     images = open_split(dataset, c["split"], manifest)
     pos = np.asarray(c["positions"], dtype=np.int64)
     x = inp.normalize(images.images(pos, inp.size, inp.channels))
-    mask = masking_table(model, x, c, n_random=s.n_random, seed=seed)
+    mask = masking_table(model, x, c, n_random=s.n_random, seed=seed, layouts=layouts)
     mask.to_csv(masking, index=False)
     plot_masking(mask, png, title=f"{c['model']} class {c['class_name']}: masking a neuron group vs random neurons")
-    debugging_table(c, dict(zip(layers, caches, strict=True)), saved["patch_max"], n_images=s.debug_images).to_csv(
+    caches_of = dict(zip(layers, caches, strict=True))
+    debugging_table(c, caches_of, saved["patch_max"], n_images=s.debug_images, layouts=layouts).to_csv(
         debug, index=False
     )
     _log.info(

@@ -22,8 +22,9 @@ from .prompts import CIRCUIT_PROMPT, GROUP_PROMPT
 from .settings import NeurFlowSettings
 from .views import PatchImages, _carried, _pixels
 
-__all__ = ["write_labelling_export"]
+__all__ = ["LABELLING_COLUMNS", "write_labelling_export", "write_status_export"]
 
+LABELLING_COLUMNS = ("folder", "kind", "nodes", "weight", "n_images", "files")  # of index.csv
 _EXPORT_MIN_PX = 96  # exported patch PNGs are upscaled (nearest) until their shorter side reaches this
 
 
@@ -144,6 +145,16 @@ def write_labelling_export(
                 "files": ";".join([*(f"upper/{f}" for f in f_up), *(f"lower/{f}" for f in f_low), "prompt.txt"]),
             }
         )
-    table = pd.DataFrame.from_records(rows, columns=["folder", "kind", "nodes", "weight", "n_images", "files"])
+    table = pd.DataFrame.from_records(rows, columns=list(LABELLING_COLUMNS))
+    table.to_csv(root / "index.csv", index=False)
+    return table
+
+
+def write_status_export(folder: str | Path, *, status: str, reason: str = "") -> pd.DataFrame:
+    """The export of a class without a circuit: ``index.csv`` without rows and ``status.txt`` saying why."""
+    root = Path(folder)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "status.txt").write_text(f"{status}: {reason}\n" if reason else f"{status}\n", encoding="utf-8")
+    table = pd.DataFrame(columns=list(LABELLING_COLUMNS))
     table.to_csv(root / "index.csv", index=False)
     return table

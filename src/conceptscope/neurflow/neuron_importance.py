@@ -12,10 +12,11 @@ the resulting arrays in :mod:`conceptscope.neurflow.groups`. Notation follows th
   ``T(a, s, V_a) = sum_{v in V_a} IG_s(f_a, z_v)``,
 
   where ``z_v`` is the output of block ``l-1`` for patch ``v``, ``f_a`` maps it
-  to the spatial mean of channel ``a`` at block ``l`` and ``IG_s`` is the
+  to the spatially averaged activation of channel ``a`` at block ``l`` (the
+  mean over its spatial axes or tokens) and ``IG_s`` is the
   integrated-gradients attribution (Sundararajan, Taly and Yan, "Axiomatic
   Attribution for Deep Networks", ICML 2017, arXiv:1703.01365, Eq. 1) with a
-  zero baseline, summed over the spatial positions of channel ``s``:
+  zero baseline, summed over the spatial positions (or tokens) of channel ``s``:
 
   ``IG_i(f, x) = (x_i - x'_i) * int_0^1 df(x' + t (x - x')) / dx_i dt``.
 
@@ -35,6 +36,18 @@ sub-network (e.g. the first convolutions of a ResNet block) runs once per
 patch (:mod:`conceptscope.neurflow.affine`). :func:`adaptive_importance`
 doubles the nested Riemann grid per target, with the Richardson-extrapolated
 (midpoint) estimate, until its core set settles.
+
+Layouts. A block's output is (C, H, W) maps, (H, W, C) maps (e.g. Swin
+stages), (T, C) tokens (ViT blocks) or a (C,) vector
+(:data:`conceptscope.activations.LAYOUTS`); the layouts are detected from the
+shapes or given (``lower_layout``, ``upper_layout``). Channels-first maps and
+vectors are used as they are; other layouts are turned channels first (a
+permutation before and after the sub-network), so the mean of ``f_a`` and the
+sum of ``IG_s`` always run over the spatial axes or tokens of a channel.
+
+No function here writes into its arguments: every evaluation of a
+sub-network gets a fresh tensor (a sub-network that starts with an in-place
+operation, e.g. ``ReLU(inplace=True)``, leaves ``maps`` as it was).
 """
 
 from __future__ import annotations
@@ -46,10 +59,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..activations import channels_first
 from ..checks import check_choice, check_int, check_number
 from .accumulate import _accumulate, _EvalNoParamGrad, _Pairs
 from .affine import _Plan
-from .blocks import spatial_mean
+from .blocks import _ChannelsFirst, _resolve_layout, spatial_mean
 from .settings import METHODS, NeurFlowBatchSize, NeurFlowSettings
 
 __all__ = ["adaptive_importance", "core_neurons", "importance", "integrated_gradients"]
@@ -93,11 +107,12 @@ def integrated_gradients(
     method: str = NeurFlowSettings.method,
     batch_size: int = 64,
     baselines: torch.Tensor | float | None = None,
+    layout: str | None = None,
 ) -> torch.Tensor:
     """Integrated gradients of one output channel, averaged over space (Sundararajan et al. 2017, Eq. 1).
 
     ``attr = (x - x') * sum_k w_k grad f(x' + alpha_k (x - x'))`` with
-    ``f = spatial_mean(forward_fn(.))[:, target]`` and the nodes ``alpha_k`` and
+    ``f = spatial_mean(forward_fn(.), layout)[:, target]`` and the nodes ``alpha_k`` and
     weights ``w_k`` of ``method`` for ``n_steps`` (``riemann_right``: k/N and 1/N,
     the paper's sum; ``gausslegendre``: captum's default, used by the NeurFlow
     authors). The (example, node) rows are evaluated in chunks of ``batch_size``
@@ -108,7 +123,8 @@ def integrated_gradients(
     Parameters
     ----------
     forward_fn : callable
-        Maps a batch shaped like ``inputs`` to (n, C, H, W), (n, C) or (n, T, C).
+        Maps a batch shaped like ``inputs`` to (n, C, H, W), (n, H, W, C), (n, T, C) or (n, C).
+        It gets a fresh tensor per chunk (it may write into it).
     inputs : Tensor, shape (n, ...)
     target : int
         Output channel.
@@ -120,11 +136,14 @@ def integrated_gradients(
         Rows (examples x nodes) per forward/backward pass.
     baselines : Tensor or float, optional
         Broadcastable to ``inputs``; zero by default.
+    layout : str, optional
+        Layout of the output of ``forward_fn`` (:data:`conceptscope.activations.LAYOUTS`),
+        detected from its shape when not given.
 
     Returns
     -------
     Tensor, shape of ``inputs``
-        The attributions, dtype of ``inputs``.
+        The attributions, dtype of ``inputs`` (not summed over any axis).
     """
     alphas, weights = _quadrature(method, n_steps)
     batch_size = check_int("batch_size", batch_size, minimum=1)
@@ -145,7 +164,7 @@ def integrated_gradients(
             rows = torch.arange(start, min(start + batch_size, n * steps), device=x.device)
             ex, node = rows // steps, rows % steps
             point = (base[ex] + a[node].view(shape) * diff[ex]).requires_grad_(True)
-            out = spatial_mean(forward_fn(point))
+            out = spatial_mean(forward_fn(point.clone()), layout)  # a copy: forward_fn may write into it
             if target >= out.shape[1]:
                 raise ValueError(f"target {target!r} out of range for an output with {out.shape[1]} channels")
             (grad,) = torch.autograd.grad((out[:, target] * w[node]).sum(), point, allow_unused=True)
@@ -158,7 +177,8 @@ def _check_concepts(maps: torch.Tensor, concepts: Mapping[int, Sequence[int]]) -
     """Validate the maps and the concepts' structure; concepts as int64 arrays."""
     if not isinstance(maps, torch.Tensor) or maps.ndim < 2:
         raise ValueError(
-            f"maps must be a tensor of shape (P, C_prev, h, w) or (P, C_prev), got {getattr(maps, 'shape', maps)!r}"
+            "maps must be a tensor of shape (P, C_prev, h, w), (P, h, w, C_prev), (P, T, C_prev) or (P, C_prev), "
+            f"got {getattr(maps, 'shape', maps)!r}"
         )
     if not isinstance(concepts, Mapping):
         raise ValueError(f"concepts must map target channels to row indices, got {type(concepts).__name__}")
@@ -173,11 +193,34 @@ def _check_concepts(maps: torch.Tensor, concepts: Mapping[int, Sequence[int]]) -
     return out
 
 
-def _plan(sub: nn.Module, maps: torch.Tensor, concepts: Mapping[int, np.ndarray]) -> _Plan | None:
+def _channels_first(
+    sub: nn.Module, maps: torch.Tensor, lower_layout: str | None, upper_layout: str | None, any_rows: bool
+) -> tuple[nn.Module, torch.Tensor, torch.Tensor | None]:
+    """The sub-network and the maps seen channels first (sub in eval mode; unchanged for channels-first
+    maps or vectors in and out), and its channels-first output on the first two maps (None without
+    concept rows), the probe that tells the upper layout and that :class:`_Plan` reuses."""
+    lower = _resolve_layout(maps.shape[1:], lower_layout, name="maps (outputs of block l-1)", param="lower_layout")
+    if not any_rows:
+        return sub, channels_first(maps, lower), None
+    with torch.no_grad():
+        probe = sub(maps[:2].clone())  # a copy: the sub-network may write into its input
+    if not isinstance(probe, torch.Tensor) or probe.ndim < 2:
+        raise ValueError(f"the sub-network must return a batch tensor, got {getattr(probe, 'shape', probe)!r}")
+    upper = _resolve_layout(
+        probe.shape[1:], upper_layout, name="the sub-network's output (block l)", param="upper_layout"
+    )
+    if {lower, upper} <= {"channels_first", "vector"}:
+        return sub, maps, probe
+    return _ChannelsFirst(sub, lower, upper), channels_first(maps, lower), channels_first(probe, upper)
+
+
+def _plan(
+    sub: nn.Module, maps: torch.Tensor, concepts: Mapping[int, np.ndarray], probe: torch.Tensor | None
+) -> _Plan | None:
     """The evaluation plan (sub in eval mode), after checking the targets against its output width."""
-    if not any(len(r) for r in concepts.values()):
+    if probe is None:
         return None
-    plan = _Plan(sub, maps)
+    plan = _Plan(sub, maps, probe)
     bad = [a for a in concepts if a >= plan.n_out]
     if bad:
         raise ValueError(f"target channel(s) {bad} out of range: the sub-network outputs {plan.n_out} channels")
@@ -203,13 +246,15 @@ def importance(
     method: str = NeurFlowSettings.method,
     batch_size: int = NeurFlowBatchSize.cpu,
     progress: bool = False,
+    lower_layout: str | None = None,
+    upper_layout: str | None = None,
 ) -> dict[int, torch.Tensor]:
     """Integrated-gradients attributions of the l-1 channels for many targets of block l (NeurFlow Eq. 2).
 
     For each target channel ``a`` of block l and each patch ``v`` of its
     concept, the zero-baseline IG of ``spatial_mean(sub(.))[:, a]`` at
-    ``maps[v]``, summed over the spatial positions of each channel. Then
-    ``T(a, s, V_a) = result[a].sum(0)[s]``.
+    ``maps[v]``, summed over the spatial positions (or tokens) of each channel
+    of block l-1. Then ``T(a, s, V_a) = result[a].sum(0)[s]``.
 
     Each (patch, node) point is evaluated once in a forward pass, whatever the
     number of targets whose concepts contain the patch; those targets take
@@ -237,8 +282,9 @@ def importance(
         The sub-network from block l-1 to block l (e.g. :meth:`BlockChain.between`).
         It runs in eval mode with parameters not requiring grad; its modes and
         ``requires_grad`` flags are restored afterwards.
-    maps : Tensor, shape (P, C_prev, h, w) or (P, C_prev)
-        Outputs of block l-1 for a set of patches; computation happens on its device.
+    maps : Tensor, shape (P, C_prev, h, w), (P, h, w, C_prev), (P, T, C_prev) or (P, C_prev)
+        Outputs of block l-1 for a set of patches; computation happens on its
+        device; not modified.
     concepts : mapping int -> sequence of int
         Target channel ``a`` of block l -> row indices into ``maps`` (``V_a``).
     n_steps : int
@@ -249,6 +295,10 @@ def importance(
         Forward rows (patches x nodes) per pass.
     progress : bool
         Show a tqdm progress bar over the chunks.
+    lower_layout, upper_layout : str, optional
+        Layouts of block l-1 (``maps``) and of block l (the output of ``sub``),
+        :data:`conceptscope.activations.LAYOUTS`; detected from the shapes
+        when not given.
 
     Returns
     -------
@@ -262,7 +312,9 @@ def importance(
     pairs = _Pairs(checked)
     maps = maps.detach()
     with _EvalNoParamGrad(sub):
-        plan = _plan(sub, maps, checked)
+        any_rows = any(len(r) for r in checked.values())
+        sub, maps, probe = _channels_first(sub, maps, lower_layout, upper_layout, any_rows)
+        plan = _plan(sub, maps, checked, probe)
         acc, _ = _accumulate(plan, maps, pairs, alphas, weights, batch_size=batch_size, progress=progress)
     return _assemble(acc, pairs, checked, maps.dtype)
 
@@ -300,6 +352,8 @@ def adaptive_importance(
     rtol: float = NeurFlowSettings.adaptive_rtol,
     max_swaps: int = NeurFlowSettings.adaptive_max_swaps,
     batch_size: int = NeurFlowBatchSize.cpu,
+    lower_layout: str | None = None,
+    upper_layout: str | None = None,
 ) -> tuple[dict[int, torch.Tensor], dict[str, Any]]:
     """:func:`importance` with per-target adaptive step counts (the ``ig_steps: adaptive`` option).
 
@@ -344,7 +398,7 @@ def adaptive_importance(
 
     Parameters
     ----------
-    sub, maps, concepts, batch_size
+    sub, maps, concepts, batch_size, lower_layout, upper_layout
         As in :func:`importance`.
     max_steps : int
         Cap of the count (the N of :func:`importance`).
@@ -375,9 +429,11 @@ def adaptive_importance(
     check_number("rtol", rtol, minimum=0.0)
     batch_size = check_int("batch_size", batch_size, minimum=1)
     checked = _check_concepts(maps, concepts)
+    any_rows = any(len(r) for r in checked.values())
+    with _EvalNoParamGrad(sub):
+        sub, maps, probe = _channels_first(sub, maps.detach(), lower_layout, upper_layout, any_rows)
     tau = check_int("tau", tau, minimum=1, maximum=maps.shape[1])
     max_swaps = check_int("max_swaps", max_swaps, minimum=0, maximum=tau - 1)
-    maps = maps.detach()
     pairs = _Pairs(checked)
     sequence = [start_steps]
     while sequence[-1] * 2 <= max_steps:
@@ -402,7 +458,7 @@ def adaptive_importance(
     active = set(checked)
     evaluations = 0
     with _EvalNoParamGrad(sub):
-        plan = _plan(sub, maps, checked)
+        plan = _plan(sub, maps, checked, probe)
 
         def midpoints(part: _Pairs, back: torch.Tensor, k: np.ndarray, n: int) -> torch.Tensor:
             nonlocal evaluations

@@ -3,7 +3,8 @@
 The template, stylesheet and script are ``static/circuit.html``, ``.css`` and
 ``.js`` of this package, inlined by :func:`conceptscope.pages.render_page`;
 the circuit and the view settings travel as JSON inside the page. The circuit
-format is described in :mod:`conceptscope.neurflow.views`.
+format is described in :mod:`conceptscope.neurflow.views`. A class without a
+circuit gets a page that says why (:func:`write_status_html`, ``static/status.*``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from ..pages import inline_json, render_page, write_page
 from .settings import NeurFlowSettings
 from .views import PatchImages, _carried, _pixels, _title
 
-__all__ = ["write_circuit_html"]
+__all__ = ["write_circuit_html", "write_status_html"]
 
 _TOP = NeurFlowSettings.top_patches  # every kept top patch of a group, by default
 _CARD_THUMBS = 6  # patch previews on an HTML group card (the detail panel shows all carried ones)
@@ -91,4 +92,10 @@ def write_circuit_html(
         text={"TITLE": _title(circuit)},
         data={"VIEW": inline_json(view, _json_default), "CIRCUIT": inline_json(dict(circuit), _json_default)},
     )
+    write_page(path, page)
+
+
+def write_status_html(path: str | Path, *, title: str, status: str, reason: str = "") -> None:
+    """Write the page of a class without a circuit: its title, the status (e.g. ``no images``) and the reason."""
+    page = render_page("conceptscope.neurflow", "status", text={"TITLE": title, "STATUS": status, "REASON": reason})
     write_page(path, page)

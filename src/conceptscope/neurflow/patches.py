@@ -159,15 +159,41 @@ def top_k_patches(means: np.ndarray, unit: int, k: int) -> np.ndarray:
 
 
 def concept_means(
-    model: nn.Module, patches: torch.Tensor, layers: Sequence[str], *, batch_size: int = NeurFlowBatchSize.cpu
+    model: nn.Module,
+    patches: torch.Tensor,
+    layers: Sequence[str],
+    *,
+    batch_size: int = NeurFlowBatchSize.cpu,
+    layouts: Mapping[str, str] | None = None,
 ) -> dict[str, np.ndarray]:
     """Spatially averaged activation of every probed block for every patch, in one pass.
 
-    Returns per layer an array (n_patches, n_units) float32 (dense layers: the values).
+    The mean runs over the spatial axes of maps (channels first or last) and
+    over the tokens of token outputs (:func:`conceptscope.activations.summarize`).
+
+    Parameters
+    ----------
+    model : nn.Module
+        In eval mode (its modes are not changed), on the device to run on.
+    patches : Tensor, shape (n_patches, C, H, W)
+        Model-ready patches (not modified, even by a model that writes into its input).
+    layers : sequence of str
+        Probed blocks.
+    batch_size : int
+        Patches per forward pass.
+    layouts : mapping layer -> layout, optional
+        Layouts set rather than detected (:data:`conceptscope.activations.LAYOUTS`).
+
+    Returns
+    -------
+    dict layer -> ndarray, shape (n_patches, n_units), float32
+        Per unit its spatially averaged activation (vector layers: the values).
     """
+    batch_size = check_int("batch_size", batch_size, minimum=1)
     device = next(model.parameters()).device
-    batches = (patches[i : i + batch_size] for i in range(0, len(patches), batch_size))
-    rec = record_activations(model, list(layers), batches, device=device)
+    # copies: a model may write into its input
+    batches = (patches[i : i + batch_size].clone() for i in range(0, len(patches), batch_size))
+    rec = record_activations(model, list(layers), batches, device=device, layouts=layouts)
     return {layer: (r["mean"] if "mean" in r else r["values"]).numpy() for layer, r in rec.items()}
 
 

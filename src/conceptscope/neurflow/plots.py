@@ -1,4 +1,4 @@
-"""NeurFlow masking figure (paper Fig. 9 style)."""
+"""NeurFlow masking figure (paper Fig. 9 style), and the figure that stands for one that could not be drawn."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-__all__ = ["plot_masking"]
+__all__ = ["plot_masking", "plot_status"]
 
 
 def plot_masking(table: pd.DataFrame, path: str | Path, *, title: str = "") -> None:
@@ -27,5 +27,16 @@ def plot_masking(table: pd.DataFrame, path: str | Path, *, title: str = "") -> N
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_status(path: str | Path, *, title: str, status: str, reason: str = "") -> None:
+    """A figure that says why there is nothing to draw (e.g. status ``no images`` and its reason)."""
+    fig, ax = plt.subplots(figsize=(6.0, 2.4), dpi=110)
+    ax.axis("off")
+    ax.text(0.5, 0.62, status, ha="center", va="center", fontsize=16, fontweight="bold", color="#8a4b00")
+    ax.text(0.5, 0.3, reason, ha="center", va="center", fontsize=8, wrap=True)
+    ax.set_title(title, fontsize=9)
     fig.savefig(path)
     plt.close(fig)

@@ -4,7 +4,10 @@ The defaults equal the JSON schema's (``workflow/schemas/config.schema.yaml``;
 a test compares them) and follow the paper where it gives a value (tau = 16,
 k = 50, N = 50; Cao et al., ICLR 2025, Sect. 5). :meth:`NeurFlowSettings.validate`
 checks each value, :meth:`NeurFlowSettings.check` the references to models,
-splits and layers and the core-set size against each layer's channel count.
+splits and layers, the classes against each data set's class count, the
+core-set size against each layer's channel count (by its layout), and that the
+model can be cut into the circuit's sub-networks (a ``torch.fx`` trace on the
+``meta`` device).
 The library functions take their defaults from here.
 """
 
@@ -116,8 +119,10 @@ class NeurFlowSettings(Section):
             check_range_pair(name, value)
 
     def check(self, config: Mapping[str, Any]) -> list[str]:
-        """References to models, splits and layers; tau against the channels of every lower circuit block."""
-        from ..workflow import layer_shapes
+        """References to models, splits and layers; classes against the data sets' class counts; tau
+        against the channels of every lower circuit block; the circuit's cuts of each model."""
+        from ..activations import LayoutError
+        from ..workflow import layer_layouts, layer_shapes
 
         models = config.get("models", {})
         problems = []
@@ -137,15 +142,37 @@ class NeurFlowSettings(Section):
             if absent:
                 problems.append(f"neurflow.layers.{m}: {absent} are not probed in {m} (models.{m}.layers)")
                 continue
+            problems += self._check_classes(config, m)
             shapes = layer_shapes(config, m)
+            try:
+                layouts = layer_layouts(config, m)
+            except LayoutError as err:
+                problems.append(str(err))
+                continue
             for layer in layers[1:]:  # the lower block of each level; tau of its channels are the core set
-                channels = shapes[layer][0]
+                channels = shapes[layer][-1 if layouts[layer] in ("channels_last", "tokens") else 0]
                 if self.tau > channels:
                     problems.append(
                         f"neurflow.tau = {self.tau} exceeds the {channels} channels of {layer} (models.{m}); "
                         "lower neurflow.tau or probe a wider layer"
                     )
+            problems += _check_cuts(config, m, layers)
         return problems
+
+    def _check_classes(self, config: Mapping[str, Any], model: str) -> list[str]:
+        """The classes against the class count of ``model``'s data set (skipped when it is unknown)."""
+        from ..data import class_count
+
+        ds_id = config["models"][model]["dataset"]
+        ds = config.get("datasets", {}).get(ds_id)
+        n = None if ds is None else class_count(ds, key=f"datasets.{ds_id}")
+        bad = [] if n is None else [c for c in self.classes if c >= n]
+        if not bad:
+            return []
+        return [
+            f"neurflow.classes: {bad} out of {self.classes} are not classes of data set {ds_id} "
+            f"(models.{model}), which has {n} classes (0 to {n - 1})"
+        ]
 
     def split_of(self, model: str) -> str:
         """The split whose images ``model``'s circuits are built from (``model_splits``, else ``split``)."""
@@ -154,3 +181,34 @@ class NeurFlowSettings(Section):
     def circuit_layers(self, model: str, probed: Sequence[str]) -> list[str]:
         """The circuit's blocks of ``model`` from the logit layer down: configured, else the probed ones, top first."""
         return list(self.layers.get(model, list(probed)[::-1]))
+
+
+def _check_cuts(config: Mapping[str, Any], model_id: str, layers: Sequence[str]) -> list[str]:
+    """Whether ``model_id`` can be cut into the circuit's sub-networks: a ``torch.fx`` trace of the model built
+    on the ``meta`` device (no weights, no memory), each consecutive pair of blocks a cut."""
+    from ..models import build_model
+    from .blocks import BlockChain
+
+    m = config["models"][model_id]
+    ds = config["datasets"][m["dataset"]]
+    size = tuple(m["input_size"]) if m.get("input_size") else None
+    key = f"neurflow.layers.{model_id}"
+    try:
+        with torch.device("meta"):
+            model, _ = build_model(
+                m["spec"], n_classes=10, in_channels=ds.get("channels", 3), pretrained=False, input_size=size
+            )
+    except (RuntimeError, NotImplementedError, ValueError):
+        return []  # reported by the model checks, or an op without a meta kernel: the circuit job will tell
+    try:
+        chain = BlockChain(model, list(layers)[::-1])
+        for upper, lower in zip(layers[:-1], layers[1:], strict=True):
+            chain.between(lower, upper)
+    except (ValueError, TypeError) as err:  # ValueError includes torch.fx's TraceError
+        return [
+            f"{key}: NeurFlow cannot cut {m['spec']} (models.{model_id}) into sub-networks between the blocks "
+            f"{list(layers)} with torch.fx: {err}"
+        ]
+    except (RuntimeError, NotImplementedError):
+        return []  # an operation the meta device cannot trace through: the circuit job will tell
+    return []

@@ -33,6 +33,7 @@ with ``rescale=True``). Keys may be ``int`` or ``str`` patch ids.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -324,12 +325,13 @@ def _figure(
     widest = max([len(ids) * block_w + (len(ids) - 1) * _BLOCK_PAD_IN for ids in kept.values() if ids] or [0.0])
     text_w = max(len(h) for h in heads) * _HEAD_CHAR_IN
     width = max(2 * _MARGIN_IN + max(widest, text_w), 6.0)
+    capacity = int((width - 2 * _MARGIN_IN) / _NOTE_CHAR_IN)  # characters of a footer line
     lines: list[str] = []
-    for note in notes:  # wrapped between notes, never inside one
-        if lines and len(lines[-1]) + 3 + len(note) <= (width - 2 * _MARGIN_IN) / _NOTE_CHAR_IN:
+    for note in notes:  # notes share a line when they fit; a note longer than a line wraps at its spaces
+        if lines and len(lines[-1]) + 3 + len(note) <= capacity:
             lines[-1] += " · " + note
         else:
-            lines.append(note)
+            lines += textwrap.wrap(note, capacity) or [note]
     footer = "\n".join(lines)
     footer_h = 0.2 + _NOTE_LINE_IN * (footer.count("\n") + 1)
     n_layers = len(g.layers)

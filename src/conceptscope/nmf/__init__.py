@@ -5,7 +5,9 @@ the paper reads from them:
 
 - :mod:`.solvers`: the coupled, single-layer and group-sparse multiplicative
   updates (:func:`fit_coupled`, :func:`fit_single`, :func:`fit_group_sparse`,
-  :class:`CoupledNMF`); :mod:`.init`: their NNDSVD initialization;
+  :class:`CoupledNMF`); :mod:`.init`: their NNDSVD initialization; :mod:`.blocks`:
+  the data blocks' exact norms and residuals, block scaling, :func:`objective`,
+  :func:`block_residuals`; :mod:`.updates`: the update steps;
 - :mod:`.analysis`: factor similarity and eigenvalues (Fig. 2-3), class weights
   (Table 1), pixel masks and latent neighbours (Fig. 4-5);
 - :mod:`.tcav`: TCAV of the latent concepts (Fig. 6); :mod:`.views`: the figures;
@@ -20,5 +22,5 @@ loads neither matplotlib nor captum.
 from ..exports import lazy_exports
 
 # the modules whose public names (their __all__) this package gives, looked up in this order
-_MODULES = ("settings", "claims", "solvers", "init", "analysis", "tcav", "views")
+_MODULES = ("settings", "claims", "solvers", "blocks", "init", "analysis", "tcav", "views")
 __getattr__, __dir__ = lazy_exports(__name__, _MODULES)

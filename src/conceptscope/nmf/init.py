@@ -17,6 +17,16 @@ A_j = O_j F, rank 4, unit-column P_i, O_j, 300 sweeps): ``nndsvd`` stalls at a
 fit of 0.53-0.66, because its frozen zeros do not match the planted supports,
 while ``nndsvda`` reaches 0.994-0.997 (tests/test_nmf.py); the default stays
 ``nndsvd``, the specified (authors') setting.
+
+NOTE: where an entry of a singular vector is zero in exact arithmetic (e.g. the
+rows of an all-zero row of X) the SVD leaves rounding noise (1e-17 to 1e-23 in
+float64), so such an entry of the NNDSVD factor is either exactly 0 (frozen by
+the multiplicative updates; filled by ``nndsvda``) or a tiny free entry,
+depending on rounding. Seen in tests as a 1e-16 change of the data moving the
+fit (a column of the constrained update then met the "hard case" and was kept).
+Not thresholded (scikit-learn zeroes NNDSVD entries below an absolute 1e-6,
+which depends on the data's scale); the default suite's factors have no gap
+between noise and small entries that a threshold could use.
 """
 
 from __future__ import annotations
@@ -159,13 +169,17 @@ def nndsvd(X: Matrix, rank: int, *, seed: int = 0, svd: str = "auto", variant: s
     return W, H
 
 
-def _init_factor(X: Tensor, d: int, seed: int, init: str) -> Tensor:
-    """Unit-column NNDSVD (``nndsvd``) or NNDSVDa (``nndsvda``, zeros filled with mean(X)) left factor of X."""
+def _init_factor(X: Tensor, d: int, seed: int, init: str, *, weight: float = 1.0) -> Tensor:
+    """Unit-column NNDSVD (``nndsvd``) or NNDSVDa (``nndsvda``, zeros filled with mean(X)) left factor of X.
+
+    ``weight``: the factor of ``weight * X`` (the solvers' block scaling), without forming it; only
+    NNDSVDa depends on it (the singular values and the mean scale with it, by different powers).
+    """
     U, S, Vh = _top_svd(X, d, seed, "auto")
     u, _, scale = _nndsvd_parts(U, S, Vh)
     if init == "nndsvda":
-        W = u * scale.sqrt()
-        W = torch.where(W > 0, W, X.mean())
+        W = u * (scale * weight).sqrt()
+        W = torch.where(W > 0, W, X.mean() * weight)
         norm = torch.linalg.vector_norm(W, dim=0)
         u = torch.where(norm > 0, W / torch.where(norm > 0, norm, 1.0), u)
     return u.contiguous()

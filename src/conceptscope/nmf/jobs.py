@@ -69,6 +69,33 @@ def _tensors(mats: Sequence[np.ndarray]) -> list[torch.Tensor]:
     return [torch.from_numpy(m) for m in mats]
 
 
+def _block_names(n_channels: int, layers: Sequence[str]) -> list[str]:
+    """Names of the blocks in the solvers' order: ``pixels`` (``pixels[c]`` per channel when several), layers."""
+    pixels = ["pixels"] if n_channels == 1 else [f"pixels[{c}]" for c in range(n_channels)]
+    return pixels + list(layers)
+
+
+def _residual_table(
+    names: Sequence[str], n_pixels: int, res: solvers.CoupledNMFResult, rows: Sequence[int]
+) -> pd.DataFrame:
+    """One row per block: ``block``, ``kind`` (pixels / layer), ``rows``, ``frobenius_norm`` (||X||_F),
+    ``relative_residual`` (||X - W F||_F / ||X||_F, float64; 1 = the all-zero reconstruction) and ``block_scaling``."""
+    return pd.DataFrame(
+        {
+            "block": list(names),
+            "kind": ["pixels"] * n_pixels + ["layer"] * (len(names) - n_pixels),
+            "rows": [int(r) for r in rows],
+            "frobenius_norm": res.block_norms,
+            "relative_residual": res.residuals,
+            "block_scaling": res.block_scaling,
+        }
+    )
+
+
+def _residual_text(names: Sequence[str], residuals: Sequence[float]) -> str:
+    return ", ".join(f"{name} {r:.3f}" for name, r in zip(names, residuals, strict=True))
+
+
 @dataclass
 class _CoupledFit:
     """A model's coupled NMF as a job ran it: settings, data, the fitted result and what the provenance records."""
@@ -129,15 +156,18 @@ def _fit_model(
     )
 
 
-def fit_coupled_nmf(*, result: str | Path, losses: str | Path, **inputs: Any) -> None:
+def fit_coupled_nmf(*, result: str | Path, losses: str | Path, residuals: str | Path, **inputs: Any) -> None:
     """Coupled NMF of a model: pixel matrices D_i (one per input channel) and layer matrices A_j share F.
 
     ``inputs``: ``weights``, ``caches``, ``dataset``, ``manifest``, ``settings``, ``seed``, ``device``
-    (see ``_fit_model``). Writes ``result`` (P, O, F, layers, labels, predictions, input size,
-    provenance) and ``losses`` (the objective per sweep).
+    (see ``_fit_model``). Writes ``result`` (P, O, F in the original scale, layers, labels,
+    predictions, input size, ``blocks`` with their ``residuals``, ``block_norms`` and the
+    ``block_scaling``, provenance), ``losses`` (the objective per sweep) and ``residuals`` (CSV, one
+    row per block: see ``_residual_table``).
     """
     fit = _fit_model(**inputs)
     res = fit.result
+    names = _block_names(len(fit.D), fit.layers)
     torch.save(
         {
             "P": [p.cpu() for p in res.P],
@@ -148,6 +178,10 @@ def fit_coupled_nmf(*, result: str | Path, losses: str | Path, **inputs: Any) ->
             "predictions": fit.predictions,
             "image_size": list(fit.inp.size),
             "channels": fit.inp.channels,
+            "blocks": names,
+            "residuals": res.residuals,
+            "block_norms": res.block_norms,
+            "block_scaling": res.block_scaling,
             "meta": provenance(
                 settings=_solver_settings(fit.settings),
                 seed=fit.seed,
@@ -162,8 +196,10 @@ def fit_coupled_nmf(*, result: str | Path, losses: str | Path, **inputs: Any) ->
         result,
     )
     pd.DataFrame({"iteration": range(len(res.losses)), "objective": res.losses}).to_csv(losses, index=False)
+    _residual_table(names, len(fit.D), res, [x.shape[0] for x in fit.D + fit.A]).to_csv(residuals, index=False)
     _log.info(
-        "coupled NMF: %d pixel + %d layer matrices (%s), N=%d, d=%d: %d iterations in %.1f s, objective %.4g -> %.4g",
+        "coupled NMF: %d pixel + %d layer matrices (%s), N=%d, d=%d: %d iterations in %.1f s, objective %.4g -> %.4g; "
+        "block scaling %s, relative residuals ||X - W F|| / ||X||: %s",
         len(fit.D),
         len(fit.A),
         ", ".join(fit.layers),
@@ -173,6 +209,8 @@ def fit_coupled_nmf(*, result: str | Path, losses: str | Path, **inputs: Any) ->
         fit.seconds,
         res.losses[0],
         res.losses[-1],
+        res.block_scaling,
+        _residual_text(names, res.residuals),
     )
 
 
@@ -188,9 +226,11 @@ def nmf_group_sparse(*, csv: str | Path, **inputs: Any) -> None:
     )
     table.to_csv(csv, index=False)
     _log.info(
-        "group-sparse NMF (lambda %.3g), %d iterations:\n%s",
+        "group-sparse NMF (lambda %.3g, block scaling %s), %d iterations, relative residuals %s:\n%s",
         fit.settings.lam_group,
+        fit.result.block_scaling,
         fit.result.n_iter,
+        _residual_text(_block_names(len(fit.D), fit.layers), fit.result.residuals),
         table.to_string(),
     )
 
@@ -202,14 +242,36 @@ def fit_single_nmf(
     s = NmfSettings.from_config(settings)
     A, layers, _, _ = _nmf_matrices([cache])
     res = solvers.fit_single(torch.from_numpy(A[0]), **_solver_options(s, seed, device))
-    torch.save({"O": [o.cpu() for o in res.O], "F": res.F.cpu(), "layers": layers, "losses": res.losses}, result)
+    torch.save(
+        {
+            "O": [o.cpu() for o in res.O],
+            "F": res.F.cpu(),
+            "layers": layers,
+            "losses": res.losses,
+            "residuals": res.residuals,
+            "block_norms": res.block_norms,
+            "block_scaling": res.block_scaling,
+        },
+        result,
+    )
     _log.info(
-        "single NMF of %s: %d iterations, objective %.4g -> %.4g", layers[0], res.n_iter, res.losses[0], res.losses[-1]
+        "single NMF of %s: %d iterations, objective %.4g -> %.4g, relative residual %.4f (block scaling %s)",
+        layers[0],
+        res.n_iter,
+        res.losses[0],
+        res.losses[-1],
+        res.residuals[0],
+        res.block_scaling,
     )
 
 
-def _eigen_row(model_id: str, source: str, layer: str, depth: int, k: int, S: np.ndarray) -> dict[str, Any]:
-    """A row of the Fig. 3 table: eigenvalue mean and diagonal dominance of a layer's factor similarity ``S``."""
+def _eigen_row(
+    model_id: str, source: str, layer: str, depth: int, k: int, S: np.ndarray, residual: float, scaling: str
+) -> dict[str, Any]:
+    """A row of the Fig. 3 table: eigenvalue mean and diagonal dominance of a layer's factor similarity ``S``.
+
+    Also the layer block's relative residual ||A - O F|| / ||A|| and the block scaling of the fit it came from.
+    """
     return {
         "model": model_id,
         "source": source,
@@ -218,7 +280,18 @@ def _eigen_row(model_id: str, source: str, layer: str, depth: int, k: int, S: np
         "k": k,
         "eigen_mean": analysis.eigen_mean(S, k),
         "diagonal_dominance": analysis.diagonal_dominance(S),
+        "relative_residual": residual,
+        "block_scaling": scaling,
     }
+
+
+def _load_fit(path: str | Path) -> dict[str, Any]:
+    """A saved coupled or single fit, checked to carry the block residuals (written since issue #12)."""
+    res = torch.load(path, weights_only=False)
+    missing = [key for key in ("residuals", "block_scaling") if key not in res]
+    if missing:
+        raise ValueError(f"{path} lacks {missing}: it was written by an older version; rerun its fit rule")
+    return res
 
 
 def nmf_figures(
@@ -240,19 +313,32 @@ def nmf_figures(
     """Fig. 2 (similarity heatmaps), Fig. 3 (eigenvalue means), Table 1, Fig. 4-5 of one model."""
     s = NmfSettings.from_config(settings)
     eigen_k = s.eigen_k_of(model_id)
-    res = torch.load(coupled, weights_only=False)
+    res = _load_fit(coupled)
     images = open_split(dataset, s.split, manifest)
     F = res["F"].numpy()
+    scaling = res["block_scaling"]
+    n_pixels = len(res["P"])
+    layer_res = dict(zip(res["layers"], res["residuals"][n_pixels:], strict=True))
     sims = {layer: analysis.cosine_similarity(o.numpy()) for layer, o in zip(res["layers"], res["O"], strict=True)}
-    rows = [_eigen_row(model_id, "coupled", layer, i, eigen_k, S) for i, (layer, S) in enumerate(sims.items())]
+    rows = [
+        _eigen_row(model_id, "coupled", layer, i, eigen_k, S, layer_res[layer], scaling)
+        for i, (layer, S) in enumerate(sims.items())
+    ]
     for i, path in enumerate(singles):
-        single = torch.load(path, weights_only=False)
+        single = _load_fit(path)
         S = analysis.cosine_similarity(single["O"][0].numpy())
-        rows.append(_eigen_row(model_id, "single", single["layers"][0], i, eigen_k, S))
+        rows.append(
+            _eigen_row(
+                model_id, "single", single["layers"][0], i, eigen_k, S, single["residuals"][0], single["block_scaling"]
+            )
+        )
     table = pd.DataFrame(rows)
-    views.plot_similarity_heatmaps(sims, fig2)
+    pixel_res = res["residuals"][:n_pixels]
+    note = views.pixel_residual_note(pixel_res, scaling)
+    views.plot_similarity_heatmaps(sims, fig2, residuals=layer_res, note=note)
     table.to_csv(fig3_csv, index=False)
-    views.plot_eigen_means(table, fig3_png)
+    coupled_res = ", ".join(f"{layer} {r:.2f}" for layer, r in layer_res.items())
+    views.plot_eigen_means(table, fig3_png, note=f"block scaling {scaling}; coupled ||A - OF||/||A||: {coupled_res}")
     factors = analysis.factor_table(
         F, images.labels, images.class_names, images.superclass_labels, images.superclass_names
     )
@@ -260,11 +346,11 @@ def nmf_figures(
     views.plot_factor_table(factors, F, images, table1_png, per_factor=s.per_factor)
     P = [p.numpy() for p in res["P"]]
     views.plot_masks_and_neighbours(
-        F, P, images, images.labels, images.class_names, fig4, k=s.knn, size=tuple(res["image_size"])
+        F, P, images, images.labels, images.class_names, fig4, k=s.knn, size=tuple(res["image_size"]), note=note
     )
     curve = analysis.accuracy_vs_impurity(F, images.labels, np.asarray(res["predictions"]), k=s.knn)
     views.plot_accuracy_vs_impurity(curve, fig5)
-    _log.info("\n%s", table.to_string())
+    _log.info("%s\n%s", note, table.to_string())
 
 
 def nmf_tcav(

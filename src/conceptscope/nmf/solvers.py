@@ -47,9 +47,20 @@ the admissible range (a column of X F^T that is zero, e.g. a row of F that is
 all zero, or the degenerate "hard case"), the column is kept.
 
 Both updates keep zeros at zero (multiplicative), so the zeros of the
-NNDSVD initialization persist. Also note the scale convention the constraint
-implies: a component has the same strength (its row of F) in every matrix, so
-the relative scale of the data matrices matters.
+NNDSVD initialization persist.
+
+**Block scaling** (``block_scaling``, default ``"frobenius"``; a documented
+departure, :mod:`conceptscope.nmf.blocks`). Under the constraint a component
+has the same strength (its row of F) in every matrix, so the relative scale of
+the matrices decides the fit: ||P_i F|| >= ||F|| for any unit-column P_i, and a
+block much smaller than the ones that set F is fitted worse than zero (on the
+default suite, the pixels: relative residual 2.51 and 1.68 with ``"none"``, the
+objective as written). ``"frobenius"`` fits every block divided by its
+Frobenius norm s_i (the products of block i scaled by 1 / s_i, the data never
+copied) and returns the factors in the original scale (P_i = s_i P^_i, so
+P_i F approximates D_i); ``losses`` and ``fits`` are the normalized problem's.
+Every result carries each block's relative residual ||X - W F|| / ||X||
+(``residuals``; 1 = the all-zero reconstruction).
 
 **Initialization** (``init``, :mod:`conceptscope.nmf.init`): P_i and O_j are the
 unit-normalized left factors of NNDSVD (Boutsidis and Gallopoulos 2008) of their
@@ -61,7 +72,8 @@ so float32 and float64 runs start alike).
 1 - sqrt(sum of squared residuals) / sqrt(sum ||X||_F^2) changes by less than
 ``tol`` between sweeps. Defaults (:class:`SolverOptions`) are the authors' run,
 held by :class:`conceptscope.nmf.settings.NmfSettings`: d = 20, 50 iterations,
-tol = 1e-8, lam_f = 1, lam_p = lam_o = 0.
+tol = 1e-8, lam_f = 1, lam_p = lam_o = 0; but ``block_scaling="frobenius"`` (the
+authors' objective is ``"none"``; see "Block scaling").
 
 **Against unconstrained multiplicative updates** (one matrix, all lambdas 0,
 where unit columns do not restrict the fit; scikit-learn ``solver="mu"``):
@@ -75,13 +87,20 @@ ours is 1.5-25 % lower.
 matrix twice (X F^T before, W^T X after the factor update) and otherwise works
 on d x d, rows x d and d x N matrices. F is kept transposed internally
 (F^T, N x d), so that both data products are the fast tall-skinny forms
-(X @ F^T, row-blocked on the CPU, and X^T @ W). The objective comes from
-products the updates already made, ||X - W F||^2 = ||X||^2 - 2 <W^T X, F> +
-<W^T W, F F^T> with ||X||^2 computed once (so in float32 it carries a
-rounding error of about 1e-7 ||X||^2). ``benchmarks/nmf.py``: the paper's
+(X @ F^T, row-blocked on the CPU, and X^T @ W). The objective of every sweep
+comes from products the updates already made, ||X - W F||^2 = ||X||^2 -
+2 <W^T X, F> + <W^T W, F F^T>, with ||X||^2 accumulated once in float64 (a
+float32 reduction was low by 2.6e-4 relative on a 7.4 M-entry block); in
+float32 the sweep values then agree with float64 to about 1e-7 relative on the
+default suite (more when the fit is very good: the error scales with
+||X||^2 / SSR). The last entry of ``losses`` and ``fits`` and the block
+residuals are recomputed in float64 from the returned factors, one more pass
+over the data by row blocks (:mod:`conceptscope.nmf.blocks`), so they equal an
+independent float64 recomputation from the saved factors. ``benchmarks/nmf.py``: the paper's
 shape (N = 10,000; 3 x 1,024 pixel rows; 16,384 + 8,192 + 512 activation rows;
-d = 20; 50 sweeps; float32) takes 16.3-16.8 s on 2 CPU cores, 1.12-1.13 x the time of its
-matrix products alone (initialization included).
+d = 20; 50 sweeps; float32) took 16.3-16.8 s on 2 CPU cores, 1.12-1.13 x the time of its
+matrix products alone (initialization included); with the float64 norms and the final
+float64 pass (and ``block_scaling="frobenius"``) 14.3 s, 1.23 x (a busier machine).
 
 **Group-sparse F** (the paper's Table 2 extension, :func:`fit_group_sparse`):
 L + lam_group * sum_k sum_g ||F[k, group g]||_2, see that function.
@@ -100,8 +119,17 @@ import torch
 from torch import Tensor
 
 from ..checks import check_choice, check_int, check_number
+from .blocks import (
+    _block_name,
+    _block_weights,
+    _penalty,
+    _prepare,
+    _residual_sq,
+    _torch_dtype,
+)
 from .init import Matrix, _init_factor, _x_times
-from .settings import DTYPES, INITS, NmfSettings
+from .settings import BLOCK_SCALINGS, INITS, NmfSettings
+from .updates import _group_prox_update, _Groups, _projected_update, _sphere_update
 
 __all__ = [
     "UPDATES",
@@ -111,11 +139,9 @@ __all__ = [
     "fit_coupled",
     "fit_group_sparse",
     "fit_single",
-    "objective",
 ]
 
 UPDATES = ("constrained", "projected")
-_DTYPES = {name: getattr(torch, name) for name in DTYPES}
 
 _log = logging.getLogger("conceptscope")
 
@@ -148,6 +174,9 @@ class SolverOptions:
         literal update-then-normalize (not monotone when lam_f > 0).
     init : ``"nndsvd"`` or ``"nndsvda"``
         Initialization of P and O (:mod:`conceptscope.nmf.init`).
+    block_scaling : ``"frobenius"`` or ``"none"``
+        Fit every D_i and A_j divided by its Frobenius norm, or as given (module docstring,
+        "Block scaling"); the returned factors are in the original scale either way.
 
     The values are checked when a solver runs, not here.
     """
@@ -165,183 +194,12 @@ class SolverOptions:
     progress: bool = False
     update: str = "constrained"
     init: str = NmfSettings.init
-
-
-def _torch_dtype(dtype: torch.dtype | str) -> torch.dtype:
-    """``dtype`` (a name in :data:`~conceptscope.nmf.settings.DTYPES` or a torch dtype) as the torch dtype."""
-    if isinstance(dtype, str):
-        dtype = _DTYPES.get(dtype, dtype)
-    return check_choice("dtype", dtype, tuple(_DTYPES.values()))
-
-
-def _prepare(
-    D: Sequence[Matrix],
-    A: Sequence[Matrix],
-    dtype: torch.dtype | str,
-    device: str | torch.device | None,
-) -> tuple[list[Tensor], list[Tensor], list[float]]:
-    """Tensors of ``dtype`` on one device, checked (2-D, same N, finite, >= 0); also ||X||_F^2 of each."""
-    dtype = _torch_dtype(dtype)
-    for name, seq in (("D", D), ("A", A)):
-        if isinstance(seq, Tensor | np.ndarray) and seq.ndim == 2:
-            raise ValueError(f"{name} must be a sequence of 2-D matrices (wrap a single matrix in a list)")
-    mats = list(D) + list(A)
-    if not mats:
-        raise ValueError("no matrices: D and A are both empty")
-    if device is None:
-        first = mats[0]
-        device = first.device if isinstance(first, Tensor) else torch.device("cpu")
-    out: list[Tensor] = []
-    sq: list[float] = []
-    n_examples = None
-    for pos, X in enumerate(mats):
-        name = f"D[{pos}]" if pos < len(D) else f"A[{pos - len(D)}]"
-        X = torch.as_tensor(X, dtype=dtype, device=device).detach()
-        if X.ndim != 2:
-            raise ValueError(f"{name} must be 2-D (rows x examples), got shape {tuple(X.shape)}")
-        if n_examples is None:
-            n_examples = X.shape[1]
-        if X.shape[1] != n_examples:
-            raise ValueError(f"{name} has {X.shape[1]} examples (columns), the first matrix {n_examples}")
-        if X.numel() == 0:
-            raise ValueError(f"{name} is empty, shape {tuple(X.shape)}")
-        norm2 = float(torch.linalg.vector_norm(X)) ** 2
-        if not math.isfinite(norm2):
-            raise ValueError(f"{name} has non-finite values")
-        low = float(X.min())
-        if low < 0:
-            raise ValueError(f"{name} must be non-negative, its minimum is {low!r}")
-        out.append(X)
-        sq.append(norm2)
-    return out[: len(D)], out[len(D) :], sq
+    block_scaling: str = NmfSettings.block_scaling
 
 
 def _dot(a: Tensor, b: Tensor) -> float:
     """<a, b> of two small tensors of the same shape, accumulated in float64."""
     return float(torch.vdot(a.reshape(-1).double(), b.reshape(-1).double()))
-
-
-# -- the updates -----------------------------------------------------------------------------------
-
-
-def _newton_tol(dtype: torch.dtype) -> float:
-    return 1e-12 if dtype == torch.float64 else 1e-5
-
-
-def _sphere_update(W: Tensor, B: Tensor, G: Tensor, lam: float, *, max_newton: int = 40) -> Tensor:
-    """The constrained multiplicative update of W (rows x d, unit columns) given B = X F^T, G = F F^T.
-
-    Minimizes Lee and Seung's majorizer sum_rk c_rk (W'_rk)^2 - 2 B_rk W'_rk (c = (W G + lam W) / W,
-    infinite where W = 0) over W' >= 0 with unit columns: W'[:, k] = B[:, k] / (c[:, k] + mu_k),
-    mu_k > -min_r c_rk the root of ||W'[:, k]|| = 1; this is the global minimizer (the majorizer's
-    curvature c + mu is positive on every free entry). Solved in the shifted variable
-    tau = mu + min_{r: B_rk > 0} c_rk > 0, which keeps the dominant term exact when the root is
-    close to the pole (a column concentrated on one row), by Newton's method on
-    psi(tau) = 1 / ||W'(tau)||, concave and increasing, from the lower bound
-    tau_0 = max_r (B_rk - c'_rk) (where one entry alone has norm 1): the iterates increase
-    monotonically to the root. Columns where it does not apply keep their old values: a zero
-    column of B, or the "hard case" where the root lies below the pole of a row with B_rk = 0.
-    """
-    den = W @ G
-    if lam:
-        den.add_(W, alpha=lam)
-    free = W > 0  # entries at zero are frozen (infinite curvature)
-    c = torch.where(free, den / W, torch.inf)
-    c_min_free = c.amin(0)
-    c.masked_fill_(B <= 0, torch.inf)  # rows with B = 0 get W' = 0: only their pole matters
-    b = torch.where(c < torch.inf, B, 0.0)
-    c_min = c.amin(0)
-    movable = torch.isfinite(c_min)
-    c.sub_(torch.where(movable, c_min, 0.0))
-    tau_lo = (b - c).amax(0)  # > 0 on movable columns (the row of c_min gives its B)
-    tau = tau_lo.clone()
-    tol = _newton_tol(W.dtype)
-    done = ~movable
-    for _ in range(max_newton):
-        t = (c + tau).reciprocal_()
-        v = (b * t).square_()
-        phi = v.sum(0)
-        dphi = v.mul_(t).sum(0)  # -phi'(tau) / 2
-        psi = phi.rsqrt()
-        done = done | ((psi - 1).abs() <= tol)
-        if bool(done.all()):
-            break
-        new = torch.maximum(tau + (1 - psi) * phi * phi.sqrt() / dphi, tau_lo)
-        tau = torch.where(done, tau, new)
-    Wn = b / (c + tau)
-    norm = torch.linalg.vector_norm(Wn, dim=0)
-    # accept converged columns whose curvature stays positive on every free row (not the hard case)
-    ok = movable & ((norm - 1).abs() <= max(tol, 1e-6) ** 0.5) & (tau - c_min + c_min_free > 0)
-    Wn.div_(torch.where(ok, norm, 1.0))
-    return torch.where(ok, Wn, W)
-
-
-def _projected_update(W: Tensor, B: Tensor, G: Tensor, lam: float) -> Tensor:
-    """The paper's literal step: multiplicative update, then columns scaled to unit L2 norm."""
-    den = W @ G
-    if lam:
-        den.add_(W, alpha=lam)
-    Wn = W * B / den.clamp_(min=torch.finfo(W.dtype).tiny)
-    norm = torch.linalg.vector_norm(Wn, dim=0)
-    ok = norm > 0
-    return torch.where(ok, Wn / torch.where(ok, norm, 1.0), W)
-
-
-class _Groups:
-    """Example groups as dense ids 0..n_groups-1, with segment sums over the examples of Ft (N, d)."""
-
-    def __init__(self, groups: Sequence[int] | Tensor | np.ndarray, n_examples: int, device: torch.device):
-        g = groups if isinstance(groups, Tensor) else torch.as_tensor(np.asarray(groups))
-        if g.ndim != 1 or g.shape[0] != n_examples:
-            raise ValueError(f"groups must have one id per example ({n_examples}), got shape {tuple(g.shape)}")
-        if g.is_floating_point() or g.is_complex() or g.dtype == torch.bool:
-            raise ValueError(f"groups must be integer ids, got dtype {g.dtype}")
-        uniq, ids = torch.unique(g.cpu(), return_inverse=True)
-        self.n_groups = int(uniq.numel())
-        self.ids = ids.to(device)
-
-    def sum(self, X: Tensor) -> Tensor:
-        """Per group sums of the rows of X (N, d): (n_groups, d)."""
-        out = torch.zeros(self.n_groups, X.shape[1], dtype=X.dtype, device=X.device)
-        return out.index_add_(0, self.ids, X)
-
-    def spread(self, Y: Tensor) -> Tensor:
-        """Per example rows of Y (n_groups, d): (N, d)."""
-        return Y.index_select(0, self.ids)
-
-    def penalty(self, Ft: Tensor) -> float:
-        """sum over components k and groups g of ||F[k, group g]||_2."""
-        return float(self.sum(Ft * Ft).sqrt_().sum())
-
-
-def _group_prox_update(
-    Ft: Tensor, numT: Tensor, denT: Tensor, groups: _Groups, lam: float, *, max_newton: int = 60
-) -> Tensor:
-    """The F step of :func:`fit_group_sparse`, transposed: Ft, numT, denT are (N, d)."""
-    active = Ft > 0
-    M = Ft * numT / denT  # the plain multiplicative step
-    C = torch.where(active, (lam / 2) * Ft / denT, 1.0)  # lam x the step size F / (2 den) of each entry
-    num_active = torch.where(active, numT, 0.0)
-    alive = groups.sum(num_active * num_active).mul_(4) > lam * lam  # block survives iff 2 ||num_kg|| > lam
-    rho = torch.zeros(groups.n_groups, Ft.shape[1], dtype=Ft.dtype, device=Ft.device)
-    tol = _newton_tol(Ft.dtype)
-    done = ~alive
-    for _ in range(max_newton):
-        t = (groups.spread(rho) + C).reciprocal_()
-        v = (M * t).square_()
-        phi = groups.sum(v)
-        dphi = groups.sum(v.mul_(t))  # -phi'(rho) / 2
-        psi = phi.rsqrt()
-        done = done | ((psi - 1).abs() <= tol)
-        if bool(done.all()):
-            break
-        # psi(rho) = phi^(-1/2) is concave and increasing; from rho = 0 (psi < 1 on live blocks)
-        # Newton's iterates increase monotonically to the root
-        new = (rho + (1 - psi) * phi * phi.sqrt() / dphi).clamp_(min=0)
-        rho = torch.where(done, rho, new)
-    rho = torch.where(alive, rho, 0.0)
-    R = groups.spread(rho)
-    return M.mul_(R / (R + C))
 
 
 # -- the solver ------------------------------------------------------------------------------------
@@ -354,20 +212,32 @@ class CoupledNMFResult:
     Attributes
     ----------
     P : list of Tensor (rows_i, d)
-        Pixel factors, one per D_i; non-negative, unit L2 columns.
+        Pixel factors, one per D_i; non-negative, in the original scale (P_i F approximates
+        D_i): unit L2 columns under ``block_scaling="none"``, columns of norm ||D_i||_F under
+        ``"frobenius"``.
     O : list of Tensor (rows_j, d)
-        Activation factors, one per A_j; non-negative, unit L2 columns.
+        Activation factors, one per A_j; as ``P``.
     F : Tensor (d, N)
         The shared example factor, non-negative.
     losses : list of float
         Objective (with the ridge and, for the group-sparse fit, the group penalty) at the
-        initialization and after every sweep: ``n_iter + 1`` values.
+        initialization and after every sweep: ``n_iter + 1`` values; of the normalized blocks
+        under ``"frobenius"`` (:func:`objective`). The last value is recomputed in float64 from
+        the returned factors; the others come from the sweep's own products (module docstring).
     fits : list of float
-        Relative fit 1 - sqrt(sum of squared residuals) / sqrt(sum ||X||^2) at the same points.
+        Relative fit 1 - sqrt(sum of squared residuals) / sqrt(sum ||X||^2) at the same points
+        (normalized blocks under ``"frobenius"``); the last one in float64, as ``losses``.
     n_iter : int
         Sweeps run.
     converged : bool
         True when the fit changed by less than ``tol`` (False when ``max_iter`` stopped it).
+    residuals : list of float
+        Relative residual ||X - W F||_F / ||X||_F of every block, D blocks then A blocks, in
+        float64 from the returned factors (NaN for an all-zero block); independent of the scaling.
+    block_norms : list of float
+        ||X||_F of every block, same order (float64 accumulation).
+    block_scaling : str
+        The scaling the blocks were fitted with (:data:`~conceptscope.nmf.settings.BLOCK_SCALINGS`).
     """
 
     P: list[Tensor]
@@ -377,6 +247,9 @@ class CoupledNMFResult:
     fits: list[float] = field(default_factory=list)
     n_iter: int = 0
     converged: bool = False
+    residuals: list[float] = field(default_factory=list)
+    block_norms: list[float] = field(default_factory=list)
+    block_scaling: str = "none"
 
 
 def _fit(
@@ -397,6 +270,7 @@ def _fit(
     seed = check_int("seed", options.seed, minimum=0)
     update = check_choice("update", options.update, UPDATES)
     init = check_choice("init", options.init, INITS)
+    scaling = check_choice("block_scaling", options.block_scaling, BLOCK_SCALINGS)
     dtype = _torch_dtype(options.dtype)
     progress = options.progress
     Ds, As, sq = _prepare(D, A, dtype, options.device)
@@ -406,8 +280,11 @@ def _fit(
     dev = mats[0].device
     for pos, X in enumerate(mats):
         if d > min(X.shape):
-            name = f"D[{pos}]" if pos < len(Ds) else f"A[{pos - len(Ds)}]"
-            raise ValueError(f"n_components={d} exceeds min(shape) = {min(X.shape)} of {name} {tuple(X.shape)}")
+            raise ValueError(
+                f"n_components={d} exceeds min(shape) = {min(X.shape)} of {_block_name(pos, len(Ds))} {tuple(X.shape)}"
+            )
+    # block i is fitted as X_i c_i without copying it: its products X F^T and W^T X are scaled by c_i
+    weights = _block_weights(sq, len(Ds), scaling)
     grp = _Groups(groups, n, dev) if groups is not None else None
     use_group = grp is not None and lam_group > 0
     step: Callable[[Tensor, Tensor, Tensor, float], Tensor] = (
@@ -417,8 +294,8 @@ def _fit(
     # initialization: NNDSVD directions per matrix (own seed each), F uniform [0, 1)
     states = np.random.SeedSequence(seed).spawn(len(mats))
     Ws = [
-        _init_factor(X, d, int(ss.generate_state(1, dtype=np.uint64)[0] >> 1), init)
-        for X, ss in zip(mats, states, strict=True)
+        _init_factor(X, d, int(ss.generate_state(1, dtype=np.uint64)[0] >> 1), init, weight=c)
+        for X, ss, c in zip(mats, states, weights, strict=True)
     ]
     # F is kept transposed, Ft = F^T (N, d): then X F^T = X @ Ft and (W^T X)^T = X^T W are the
     # fast forms of the two products over the data
@@ -426,7 +303,7 @@ def _fit(
     F0 = torch.rand(d, n, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     Ft = F0.T.to(device=dev, dtype=dtype).contiguous()
     G = Ft.T @ Ft
-    sq_total = math.fsum(sq)
+    sq_total = math.fsum(s * c * c for s, c in zip(sq, weights, strict=True))  # of the fitted (scaled) blocks
     tiny = torch.finfo(dtype).tiny
     losses: list[float] = []
     fits: list[float] = []
@@ -445,12 +322,14 @@ def _fit(
     converged = False
     it = 0
     for it in range(1, max_iter + 1):
-        numT = torch.zeros(n, d, dtype=dtype, device=dev)  # (sum W^T X)^T
+        numT = torch.zeros(n, d, dtype=dtype, device=dev)  # (sum c W^T X)^T
         S = torch.zeros(d, d, dtype=dtype, device=dev)  # sum W^T W
         cross0 = quad0 = ridge0 = 0.0
-        for i, (X, lam) in enumerate(zip(mats, lams, strict=True)):
+        for i, (X, lam, c) in enumerate(zip(mats, lams, weights, strict=True)):
             W = Ws[i]
             B = _x_times(X, Ft)  # X F^T (rows, d)
+            if c != 1.0:
+                B.mul_(c)
             if it == 1:  # the objective at the initialization, from the same product
                 WtW = W.T @ W
                 cross0 += _dot(B, W)
@@ -460,7 +339,7 @@ def _fit(
             del B
             Ws[i] = W
             S.addmm_(W.T, W)
-            numT.addmm_(X.T, W)
+            numT.addmm_(X.T, W, alpha=c)
         if it == 1:
             record(cross0, quad0, ridge0)
         ridge = sum(lam * float(torch.linalg.vector_norm(W)) ** 2 for W, lam in zip(Ws, lams, strict=True))
@@ -482,22 +361,29 @@ def _fit(
             break
     if bar is not None:
         bar.close()
-    if max_iter == 0:
-        cross0 = quad0 = ridge0 = 0.0
-        for X, W, lam in zip(mats, Ws, lams, strict=True):
-            WtW = W.T @ W
-            cross0 += _dot(_x_times(X, Ft), W)
-            quad0 += _dot(WtW, G)
-            ridge0 += lam * float(WtW.trace())
-        record(cross0, quad0, ridge0)
+    # the final objective and the block residuals, in float64 from the returned factors (original scale)
+    F = Ft.T.contiguous()
+    out = [W / c if c != 1.0 else W for W, c in zip(Ws, weights, strict=True)]
+    ssr = [_residual_sq(X, W, F) for X, W in zip(mats, out, strict=True)]
+    fitted_ssr = math.fsum(r * c * c for r, c in zip(ssr, weights, strict=True))
+    penalty = _penalty(Ws, lams, F, lam_f, grp.penalty if use_group else None, lam_group)
+    final = (fitted_ssr + penalty, 1.0 - math.sqrt(fitted_ssr / sq_total) if sq_total > 0 else 1.0)
+    if losses:
+        losses[-1], fits[-1] = final
+    else:  # max_iter = 0: the objective of the initialization
+        losses.append(final[0])
+        fits.append(final[1])
     return CoupledNMFResult(
-        P=Ws[: len(Ds)],
-        O=Ws[len(Ds) :],
-        F=Ft.T.contiguous(),
+        P=out[: len(Ds)],
+        O=out[len(Ds) :],
+        F=F,
         losses=losses,
         fits=fits,
         n_iter=it,
         converged=converged,
+        residuals=[math.sqrt(r / s) if s > 0 else math.nan for r, s in zip(ssr, sq, strict=True)],
+        block_norms=[math.sqrt(s) for s in sq],
+        block_scaling=scaling,
     )
 
 
@@ -570,44 +456,6 @@ def fit_group_sparse(
         As :func:`fit_coupled` (:class:`SolverOptions`).
     """
     return _fit(D, A, SolverOptions(**options), groups=groups, lam_group=lam_group)
-
-
-def objective(
-    D: Sequence[Matrix],
-    A: Sequence[Matrix],
-    P: Sequence[Matrix],
-    O: Sequence[Matrix],  # noqa: E741 (the paper's name)
-    F: Matrix,
-    lam_p: float,
-    lam_o: float,
-    lam_f: float,
-    *,
-    groups: Sequence[int] | Tensor | np.ndarray | None = None,
-    lam_group: float = NmfSettings.lam_group,
-) -> float:
-    """The coupled objective L (module docstring), with the group penalty when ``groups`` is given.
-
-    Computed in float64 from ||X||^2 - 2 <W^T X, F> + <W^T W, F F^T> (no rows x N residual).
-    """
-    Ds, As, sq = _prepare(D, A, torch.float64, None)
-    if len(P) != len(Ds) or len(O) != len(As):
-        raise ValueError(f"got {len(P)} P and {len(O)} O factors for {len(Ds)} D and {len(As)} A matrices")
-    dev = (Ds + As)[0].device
-    F = torch.as_tensor(F, dtype=torch.float64, device=dev)
-    G = F @ F.T
-    total = math.fsum(sq) + lam_f * float(G.trace())
-    for X, W, lam in zip(Ds + As, list(P) + list(O), [lam_p] * len(Ds) + [lam_o] * len(As), strict=True):
-        W = torch.as_tensor(W, dtype=torch.float64, device=dev)
-        if W.shape != (X.shape[0], F.shape[0]):
-            raise ValueError(
-                f"factor of shape {tuple(W.shape)} does not fit data {tuple(X.shape)} and F {tuple(F.shape)}"
-            )
-        WtW = W.T @ W
-        total += -2.0 * float(torch.vdot((W.T @ X).view(-1), F.reshape(-1))) + float((WtW * G).sum())
-        total += lam * float(WtW.trace())
-    if groups is not None and lam_group:
-        total += lam_group * _Groups(groups, F.shape[1], dev).penalty(F.T)
-    return total
 
 
 class CoupledNMF(SolverOptions):

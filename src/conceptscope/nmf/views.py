@@ -41,6 +41,7 @@ from .analysis import (  # noqa: E402
 from .settings import NmfSettings  # noqa: E402
 
 __all__ = [
+    "pixel_residual_note",
     "plot_accuracy_vs_impurity",
     "plot_eigen_means",
     "plot_factor_table",
@@ -72,7 +73,14 @@ def _bare(ax: Axes) -> None:
     ax.set_yticks([])
 
 
-def plot_similarity_heatmaps(mats: Mapping[str, Any], path: str | Path) -> None:
+def _residual_words(r: float) -> str:
+    """A block's relative residual for a title, flagged when the factors fit worse than zeros."""
+    return f"{r:.2f}" + (" (worse than zeros)" if r >= 1 else "")
+
+
+def plot_similarity_heatmaps(
+    mats: Mapping[str, Any], path: str | Path, *, residuals: Mapping[str, float] | None = None, note: str = ""
+) -> None:
     """Heatmaps of the factor-similarity matrices of the probed layers (paper Fig. 2).
 
     Parameters
@@ -83,22 +91,30 @@ def plot_similarity_heatmaps(mats: Mapping[str, Any], path: str | Path) -> None:
     path : str or Path
         PNG to write. The CSV beside it has one row per matrix entry:
         ``layer``, ``depth`` (position in ``mats``), ``row``, ``col``,
-        ``similarity`` and the layer's ``diagonal_dominance``.
+        ``similarity``, the layer's ``diagonal_dominance`` and, with
+        ``residuals``, its ``relative_residual``.
+    residuals : mapping of layer name to float, optional
+        Each layer's relative residual ||A_j - O_j F|| / ||A_j|| (every layer of ``mats``).
+    note : str
+        A second line of the figure title (e.g. the block scaling).
 
     All panels share one colour scale (from min(0, smallest entry) to
-    max(1, largest entry)); each title gives the layer and its
-    :func:`diagonal_dominance`.
+    max(1, largest entry)); each title gives the layer, its
+    :func:`diagonal_dominance` and its residual.
     """
     layers = list(mats)
     if not layers:
         raise ValueError("mats is empty: give one similarity matrix per layer")
+    if residuals is not None and (missing := [layer for layer in layers if layer not in residuals]):
+        raise ValueError(f"residuals lacks the layers {missing}")
     arrays = [_square(mats[layer], f"mats[{layer!r}]") for layer in layers]
     lo = min(0.0, *(float(a.min()) for a in arrays))
     hi = max(1.0, *(float(a.max()) for a in arrays))
     n = len(layers)
     cols = min(n, 4)
     rows = -(-n // cols)
-    fig = Figure(figsize=(2.9 * cols + 0.9, 2.9 * rows + 0.5), dpi=_DPI, layout="constrained")
+    extra = (0.3 if note else 0.0) + (0.25 * rows if residuals is not None else 0.0)  # the longer titles
+    fig = Figure(figsize=(2.9 * cols + 0.9, 2.9 * rows + 0.5 + extra), dpi=_DPI, layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False)
     records = []
     image = None
@@ -106,7 +122,10 @@ def plot_similarity_heatmaps(mats: Mapping[str, Any], path: str | Path) -> None:
         ax = axes.flat[i]
         dd = diagonal_dominance(S)
         image = ax.imshow(S, vmin=lo, vmax=hi, cmap="viridis", interpolation="nearest")
-        ax.set_title(f"{layer}\ndiagonal dominance {dd:.3f}", fontsize=9)
+        title = f"{layer}\ndiagonal dominance {dd:.3f}"
+        if residuals is not None:
+            title += f"\nresidual {_residual_words(residuals[layer])}"
+        ax.set_title(title, fontsize=9)
         d = S.shape[0]
         ticks = np.arange(0, d, max(1, int(np.ceil(d / 10))))
         ax.set_xticks(ticks)
@@ -126,17 +145,20 @@ def plot_similarity_heatmaps(mats: Mapping[str, Any], path: str | Path) -> None:
                     "similarity": S.ravel(),
                     "diagonal_dominance": dd,
                 }
+                | ({"relative_residual": residuals[layer]} if residuals is not None else {})
             )
         )
     used = list(axes.flat[:n])
     for ax in axes.flat[n:]:
         ax.remove()
     fig.colorbar(image, ax=used, shrink=0.85, label="cosine similarity of O_j's columns")
-    fig.suptitle("similarity of the latent factors per layer (shallow to deep)", fontsize=10)
+    fig.suptitle(
+        "similarity of the latent factors per layer (shallow to deep)" + (f"\n{note}" if note else ""), fontsize=10
+    )
     _save(fig, pd.concat(records, ignore_index=True), path)
 
 
-def plot_eigen_means(table: pd.DataFrame, path: str | Path) -> None:
+def plot_eigen_means(table: pd.DataFrame, path: str | Path, *, note: str = "") -> None:
     """Mean of the K largest eigenvalues of the factor similarity against depth (paper Fig. 3).
 
     Parameters
@@ -147,6 +169,8 @@ def plot_eigen_means(table: pd.DataFrame, path: str | Path) -> None:
         line per (model, source); sources after the first are dashed with hollow markers.
     path : str or Path
         PNG to write; the CSV beside it is ``table`` unchanged (all columns).
+    note : str
+        A second line of the title (e.g. the block scaling and the residuals).
 
     One line per model, x = depth (layer names as tick labels when all models
     share them), legend ``model (K=k)``.
@@ -189,9 +213,9 @@ def plot_eigen_means(table: pd.DataFrame, path: str | Path) -> None:
     ax.set(
         xlabel="layer (depth)",
         ylabel="mean of the K largest eigenvalues",
-        title="eigenvalue mean of the factor-similarity matrix vs depth",
+        title="eigenvalue mean of the factor-similarity matrix vs depth" + (f"\n{note}" if note else ""),
     )
-    ax.title.set_fontsize(10)
+    ax.title.set_fontsize(10 if not note else 8.5)
     if not table.empty:
         ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
@@ -305,6 +329,7 @@ def plot_masks_and_neighbours(
     factors: Sequence[int] | None = None,
     k: int = NmfSettings.knn,
     size: tuple[int, int] | None = None,
+    note: str = "",
 ) -> None:
     """Per factor, its heaviest image with the pixel mask, and the classes of its latent neighbours (Fig. 4-5).
 
@@ -332,6 +357,9 @@ def plot_masks_and_neighbours(
         Image size of the pixel factors (the model input the factorization
         saw); default the stored image size when it has H*W pixels, else
         the square one. Images are drawn fitted to it.
+    note : str
+        A second line of the figure title (e.g. how well P F fits the pixels:
+        :func:`pixel_residual_note`).
 
     Each row shows the factor's heaviest example (:func:`top_examples`), the
     same image with its :func:`pixel_masks` mask (pixels above the median)
@@ -357,9 +385,12 @@ def plot_masks_and_neighbours(
     query = top_examples(F, 1)[:, 0]
     x = images.images(query[chosen], hw).numpy()
     many = len(names) > 20
-    fig = Figure(figsize=(8.2, 1.75 * len(chosen) + 0.45), dpi=_DPI)
+    fig = Figure(figsize=(8.2, 1.75 * len(chosen) + 0.45 + (0.25 if note else 0.0)), dpi=_DPI)
     fig.suptitle(
-        f"pixel masks (red: above the median) and classes of the {k} nearest latent neighbours", fontsize=10, y=0.995
+        f"pixel masks (red: above the median) and classes of the {k} nearest latent neighbours"
+        + (f"\n{note}" if note else ""),
+        fontsize=10 if not note else 9,
+        y=0.995,
     )
     gs = fig.add_gridspec(
         len(chosen),
@@ -367,7 +398,7 @@ def plot_masks_and_neighbours(
         width_ratios=[1, 1, 4.2],
         left=0.04,
         right=0.98,
-        top=1 - 0.5 / fig.get_figheight(),
+        top=1 - (0.75 if note else 0.5) / fig.get_figheight(),
         bottom=0.75 / fig.get_figheight(),
         hspace=0.9,
         wspace=0.25,
@@ -438,6 +469,15 @@ def plot_masks_and_neighbours(
     columns = ["factor", "position", "kind", "row", "col", "pixel_weight", "in_mask"]
     columns += ["class", "class_name", "count", "fraction"]
     _save(fig, pd.DataFrame.from_records(records, columns=columns), path)
+
+
+def pixel_residual_note(residuals: Sequence[float], block_scaling: str) -> str:
+    """Fig. 4's title line: how well the pixel factors fit the images, ||D_i - P_i F|| / ||D_i|| per channel.
+
+    1 is the residual of an all-zero image; a mask read from factors above 1 does not describe the pixels.
+    """
+    values = ", ".join(_residual_words(float(r)) for r in residuals)
+    return f"pixels fitted by P F with relative residual ||D - PF||/||D|| = {values} (block scaling {block_scaling})"
 
 
 def plot_accuracy_vs_impurity(table: pd.DataFrame, path: str | Path) -> None:
