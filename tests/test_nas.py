@@ -12,6 +12,7 @@ from browser import chromium_or_skip, dump_dom
 
 from conceptscope import data, nas
 from conceptscope.nas import views as nv
+from conceptscope.pages import read_static
 
 # -- ranges ----------------------------------------------------------------------------------------
 
@@ -435,3 +436,9 @@ def test_html_page_shows_one_row_per_unit(layer, tmp_path):
     assert [int(r) for r in rows] == list(range(s.n_units))
     assert len(re.findall(r'class="zero"', dom)) == s.n_units
     assert "specialized" in dom
+    # every unit's whole label list is on the page (wrapped after "+", never cut by the column)
+    names = re.findall(r'<span class="name" title="([^"]*)">([^<]*)</span>', dom)
+    assert len(names) == s.n_units and all(text.replace("\u200b", "") == title for title, text in names)
+    css = read_static("conceptscope.nas", "summary.css")
+    rule = css[css.index(".unit-row .name") :].split("}")[0]
+    assert "hidden" not in rule and "nowrap" not in rule and "ellipsis" not in rule

@@ -25,8 +25,9 @@
       const row = document.createElement("div"); row.className = "unit-row"; row.dataset.unit = u.unit;
       row.dataset.labels = u.labels;
       const name = document.createElement("span"); name.className = "name";
-      name.textContent = `${u.unit} [${u.edges[0]}, ${u.edges[u.edges.length - 1]}] ${u.labels}`;
-      name.title = name.textContent;
+      name.title = `${u.unit} [${u.edges[0]}, ${u.edges[u.edges.length - 1]}] ${u.labels}`;
+      // the whole label list, wrapped after a "+" when it does not fit the column (never cut)
+      name.textContent = name.title.replaceAll("+", "+\u200b");
       row.appendChild(name);
       const svg = document.createElementNS(ns, "svg");
       svg.setAttribute("width", width); svg.setAttribute("height", rowH);
