@@ -280,3 +280,12 @@ def test_an_empty_data_folder_fails_at_parse_time_naming_the_missing_file(test_c
     cfg["datasets"]["d"]["download"] = True  # fetched by the job that reads it (archive kinds)
     if kind != "quickdraw":
         check_config(cfg)
+
+
+def test_probed_layers_out_of_forward_order_fail_at_parse_time(test_config):
+    """NAP depth, NMF depth trends and NeurFlow's default blocks read the probed list as forward order."""
+    cfg = copy.deepcopy(test_config)
+    cfg["models"]["nap_mnist_cnn"]["layers"] = ["conv1", "fc", "pool2"]
+    cfg["models"]["nap_mnist_cnn"]["full_maps"] = []
+    with pytest.raises(ConfigError, match=r"models\.nap_mnist_cnn\.layers: list the probed layers in forward order"):
+        check_config(cfg)

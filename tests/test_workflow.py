@@ -105,7 +105,8 @@ def _planned_jobs(res: subprocess.CompletedProcess) -> dict[str, int]:
 
 def test_adding_a_layer_reruns_only_that_cache(run_dir, tmp_path):
     """A new probed layer adds cache jobs; nothing is retrained."""
-    cfg = _edited_config(tmp_path, lambda c: c["models"]["nap_mnist_cnn"]["layers"].append("pool1"))
+    # probed layers are listed in forward order (NAP depth, NeurFlow's blocks top first): pool1 after conv1
+    cfg = _edited_config(tmp_path, lambda c: c["models"]["nap_mnist_cnn"]["layers"].insert(1, "pool1"))
     res = snakemake(run_dir, "-n", config=cfg)
     assert res.returncode == 0, res.stderr[-2000:]
     jobs = _planned_jobs(res)
@@ -118,7 +119,7 @@ def test_unknown_layer_fails_before_any_job(tmp_path):
     res = snakemake(tmp_path, "--cores", "1", config=cfg)
     assert res.returncode != 0
     err = res.stdout + res.stderr
-    assert "conv7" in err and "Valid layer names" in err and "pool2" in err
+    assert "conv7" in err and "closest conv2, conv1" in err and "python -m conceptscope.models" in err
     assert not (tmp_path / "results").exists()
 
 

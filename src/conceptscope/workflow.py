@@ -151,7 +151,13 @@ def check_config(config: Mapping[str, Any], *, check_data: bool = True) -> None:
                 except ValueError as err:
                     raise ValueError(f"{key}.spec: {err}") from None
             resolve_layers(model, m["layers"], model_name=f"{key}.layers: {m['spec']}")
-            layer_layouts(config, m_id)
+            order = list(layer_layouts(config, m_id))
+            listed = [layer for layer in m["layers"] if layer in order]
+            if listed != order:
+                problems.append(
+                    f"{key}.layers: list the probed layers in forward order ({', '.join(order)}); NAP depth, "
+                    "NMF depth trends and NeurFlow's default blocks follow this order"
+                )
         except ValueError as err:
             problems.append(str(err))
         except (RuntimeError, NotImplementedError):
@@ -233,7 +239,8 @@ def _used_splits(config: Mapping[str, Any], dataset_id: str) -> list[str]:
 
 
 def layer_shapes(config: Mapping[str, Any], model_id: str) -> dict[str, tuple[int, ...]]:
-    """Output shape (without the batch axis) of every probed layer of ``models.<model_id>``.
+    """Output shape (without the batch axis) of every probed layer of ``models.<model_id>``, in the order the
+    layers first run in a forward pass (their forward order).
 
     One forward pass of a single input on the ``meta`` device: no memory, no
     weights, no download. The model is built with the data set's channels and
@@ -255,18 +262,23 @@ def _layer_shapes(
     with torch.device("meta"):
         model, inp = build_model(spec, n_classes=10, in_channels=in_channels, pretrained=False, input_size=input_size)
     model.eval()
-    shapes: dict[str, tuple[int, ...]] = {}
-    handles = [
-        module.register_forward_hook(lambda _m, _i, out, name=name: shapes.__setitem__(name, tuple(out.shape[1:])))
-        for name, module in resolve_layers(model, layers).items()
-    ]
+    shapes: dict[str, tuple[int, ...]] = {}  # in the order the layers first run
+
+    def record(name: str):
+        def hook(_module: torch.nn.Module, _args: Any, out: Any) -> None:  # returns None: the output stays
+            if isinstance(out, torch.Tensor) and name not in shapes:
+                shapes[name] = tuple(out.shape[1:])
+
+        return hook
+
+    handles = [module.register_forward_hook(record(name)) for name, module in resolve_layers(model, layers).items()]
     try:
         with torch.no_grad():
             model(torch.empty(1, inp.channels, *inp.size, device="meta"))
     finally:
         for h in handles:
             h.remove()
-    return tuple((name, shapes[name]) for name in layers)
+    return tuple(shapes.items())
 
 
 def canonical(obj: Any) -> Any:
