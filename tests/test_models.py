@@ -228,6 +228,7 @@ def test_pretrained_offline_names_cache(spec, tmp_path, monkeypatch):
     # huggingface_hub reads its environment at import time: cut the downloaders themselves
     monkeypatch.setattr(timm.models._hub, "hf_hub_download", no_network)
     monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+    # tests/conftest.py makes the host answer: the download itself fails here
     hub = torch.hub.get_dir()
     assert hub.startswith(str(tmp_path))
     with pytest.raises(PretrainedWeightsError) as info:
@@ -407,3 +408,38 @@ def test_training_settings_fill_nulls_with_the_papers_values():
     assert models.training_settings("timm:resnet18", {})["lr"] == 1e-4
     with pytest.raises(ValueError, match="unknown local architecture"):
         models.training_settings("local:nope", {})
+
+
+@pytest.mark.parametrize("spec", ["timm:resnet18", "torchvision:resnet18"])
+def test_pretrained_offline_fails_within_seconds_before_any_download(spec, tmp_path, monkeypatch):
+    """Weights not in the cache and their host unreachable: PretrainedWeightsError at once, no download tried."""
+    import time
+
+    import timm.models._hub
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    probed = []
+    monkeypatch.setattr(models, "_reachable", lambda host: probed.append(host) or False)
+
+    def download(*args, **kwargs):
+        raise AssertionError("no download may start when the host cannot be reached")
+
+    monkeypatch.setattr(timm.models._hub, "hf_hub_download", download)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", download)
+    t0 = time.perf_counter()
+    with pytest.raises(PretrainedWeightsError, match="cannot be reached") as info:
+        build_model(spec, n_classes=10, in_channels=3, pretrained=True)
+    assert time.perf_counter() - t0 < 5 and probed == [models._weights_host(*spec.split(":"))]
+    assert torch.hub.get_dir() in str(info.value) and "pretrained: false" in str(info.value)
+
+
+def test_cached_weights_are_found_without_probing_the_network(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    _, url = models._weight_urls("torchvision", "resnet18")
+    path = tmp_path / "torch" / "hub" / "checkpoints" / url.rsplit("/", 1)[-1]
+    assert models._cached_weights("torchvision", "resnet18") is None
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"weights")
+    assert models._cached_weights("torchvision", "resnet18") == path

@@ -268,6 +268,12 @@ def build_model(
         factory, size = LOCAL_ARCHITECTURES[name]
         model = factory(in_channels, n_classes)
         return model, InputSpec(tuple(input_size or size), in_channels)
+    if pretrained and not os.environ.get("HF_HUB_OFFLINE") and _cached_weights(source, name) is None:
+        host = _weights_host(source, name)
+        if host and not _reachable(host):  # fail within seconds, not after minutes of download retries
+            raise PretrainedWeightsError(
+                _offline_message(spec, ConnectionError(f"{host} cannot be reached ({_PROBE_SECONDS:g} s)"))
+            )
     try:
         if source == "timm":
             model, inp = _build_timm(name, n_classes, pretrained)
@@ -328,6 +334,59 @@ def _build_torchvision(name: str, n_classes: int, pretrained: bool) -> tuple[nn.
     tf = weights.transforms()
     size = int(getattr(tf, "crop_size", [224])[0])
     return model, InputSpec((size, size), 3, tuple(tf.mean), tuple(tf.std))
+
+
+_PROBE_SECONDS = 5.0
+
+
+def _weight_urls(source: str, name: str) -> tuple[str | None, str | None]:
+    """(Hugging Face repo id, download URL) of a timm / torchvision model's published weights."""
+    if source == "timm":
+        from timm.models import get_pretrained_cfg
+
+        cfg = get_pretrained_cfg(name)
+        return (getattr(cfg, "hf_hub_id", None), getattr(cfg, "url", None)) if cfg is not None else (None, None)
+    import torchvision
+
+    return None, torchvision.models.get_model_weights(name).DEFAULT.url
+
+
+def _cached_weights(source: str, name: str) -> Path | None:
+    """The local file of a model's published weights if it is already in the Hugging Face or torch hub cache."""
+    repo, url = _weight_urls(source, name)
+    if repo:
+        from huggingface_hub import try_to_load_from_cache
+
+        for filename in ("model.safetensors", "pytorch_model.bin"):
+            found = try_to_load_from_cache(repo, filename)
+            if isinstance(found, str):
+                return Path(found)
+    if url:
+        path = Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
+        if path.exists():
+            return path
+    return None
+
+
+def _weights_host(source: str, name: str) -> str | None:
+    """The host a model's weights download from (the Hugging Face endpoint for hub-hosted timm weights)."""
+    from urllib.parse import urlparse
+
+    repo, url = _weight_urls(source, name)
+    if repo:
+        return urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname
+    return urlparse(url).hostname if url else None
+
+
+def _reachable(host: str, port: int = 443) -> bool:
+    """Whether a TCP connection to ``host`` opens within :data:`_PROBE_SECONDS` (one attempt)."""
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=_PROBE_SECONDS):
+            return True
+    except OSError:
+        return False
 
 
 def _offline_message(spec: str, err: Exception) -> str:
