@@ -18,7 +18,7 @@ from conceptscope.workflow import check_config, layer_layouts
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# spec, probed layers (last two: the ones the methods read here), channels of those layers, their layouts
+# name -> (spec, input size, probed layers, channels of the first two probed layers)
 MODELS = {
     "mobilenet": ("timm:mobilenetv3_small_050", [64, 64], ["blocks.2", "conv_head", "classifier"], [24, 1024]),
     "vit": ("timm:vit_tiny_patch16_224", None, ["blocks.9", "blocks.11", "head"], [192, 192]),
@@ -116,3 +116,18 @@ def test_the_shipped_configs_do_not_need_layouts():
         cfg = yaml.safe_load(path.read_text())
         for m in cfg["models"]:
             assert "layouts" not in cfg["models"][m], path
+
+
+def test_vit_and_swin_are_built_for_the_configured_input_size():
+    """timm ViT / Swin take the configured size (img_size); a non-square Swin stage needs its layout set."""
+    vit = _config("vit")
+    vit["models"]["vit"]["input_size"] = [64, 64]
+    check_config(vit)
+    assert layer_layouts(vit, "vit")["blocks.11"] == "tokens"
+    swin = _config("swin")
+    swin["models"]["swin"]["input_size"] = [224, 160]
+    with pytest.raises(ConfigError, match=r"models\.swin layer layers\.2: cannot tell channels"):
+        check_config(swin)
+    swin["models"]["swin"]["layouts"] = {"layers.2": "channels_last", "layers.3": "channels_last"}
+    check_config(swin)
+    assert layer_layouts(swin, "swin")["layers.3"] == "channels_last"

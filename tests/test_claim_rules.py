@@ -122,7 +122,7 @@ CASES = [
     ("NAP-1", "constant", nap_1, _nap_counts([dict.fromkeys(GOOD_RANKING, 7)] * 3), "NOT RUN", "same count"),
     # NAP-2: rho(size, count) > 0 in every split on half the layers
     ("NAP-2", "all_negative", nap_2, _nap_sizes([-9, -6, -3], [-8, -5, -1]), "NOT RUN", "n_naps"),
-    ("NAP-2", "all_zero", nap_2, _nap_sizes([0, 0, 0], [0, 0, 0]), "FAIL", "no change"),
+    ("NAP-2", "all_zero", nap_2, _nap_sizes([0, 0, 0], [0, 0, 0]), "NOT RUN", "no NAP on any layer"),
     ("NAP-2", "one_element", nap_2, _nap_sizes([4], [5]), "NOT RUN", "one size"),
     ("NAP-2", "nan", nap_2, _nap_sizes([3, NAN, 9], [2, 4, 7]), "NOT RUN", "nan"),
     ("NAP-2", "empty", nap_2, _nap_sizes([], []), "NOT RUN", "no NAP counts"),
@@ -130,7 +130,7 @@ CASES = [
     ("NAP-2", "constant_count", nap_2, _nap_sizes([5, 5, 5], [5, 5, 5]), "FAIL", "no change"),
     # NAP-4: median over (model, method) of rho(depth, count) > 0
     ("NAP-4", "all_negative", nap_4, _nap_depth([-9, -6, -3]), "NOT RUN", "n_naps"),
-    ("NAP-4", "all_zero", nap_4, _nap_depth([0, 0, 0]), "FAIL", "+0.00"),
+    ("NAP-4", "all_zero", nap_4, _nap_depth([0, 0, 0]), "NOT RUN", "no NAP on any layer"),
     ("NAP-4", "one_element", nap_4, _nap_depth([7]), "NOT RUN", "two or more depths"),
     ("NAP-4", "nan", nap_4, _nap_depth([3, NAN, 9]), "NOT RUN", "nan"),
     ("NAP-4", "empty", nap_4, _nap_depth([]), "NOT RUN", "no NAP counts"),

@@ -58,3 +58,23 @@ def test_a_layer_fitted_worse_than_zeros_is_no_evidence(rule, bad):
 def test_a_table_without_the_fit_columns_says_so(rule):
     row = rule(_table().drop(columns=["relative_residual", "block_scaling"]))
     assert row["verdict"] == "PASS" and "block scaling not recorded" in row["detail"]
+
+
+def test_eigen_k_at_or_above_n_components_is_refused():
+    """The mean of all d eigenvalues of a d x d cosine-similarity matrix is 1: Fig. 3 could show no trend."""
+    from conceptscope.nmf.settings import NmfSettings
+    from conceptscope.settings import ConfigError
+
+    with pytest.raises(ConfigError, match=r"nmf\.eigen_k \(default 3\) = 3 must be below n_components = 3"):
+        NmfSettings.from_config({"models": ["m"], "n_components": 3})
+    with pytest.raises(ConfigError, match=r"nmf\.eigen_k\.m = 5 must be below n_components = 4"):
+        NmfSettings.from_config({"models": ["m"], "n_components": 4, "eigen_k": {"m": 5}})
+    assert NmfSettings.from_config({"models": ["m"], "n_components": 3, "eigen_k": {"m": 2}}).eigen_k == {"m": 2}
+
+
+def test_eigen_means_equal_up_to_float_noise_show_no_trend():
+    table = pd.DataFrame(
+        {"model": "m", "layer": ["a", "b", "c"], "depth": [0, 1, 2], "k": 3}
+        | {"eigen_mean": [1.0, 1.0 + 2e-16, 1.0 + 4e-16], "diagonal_dominance": 0.5}
+    )
+    assert nmf_2(table)["verdict"] == "FAIL" and "rho: {'m': 0.0}" in nmf_2(table)["detail"]

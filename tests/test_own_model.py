@@ -52,7 +52,7 @@ def own_config(tmp_path_factory) -> Path:
     cfg["device"] = "cpu"
     # the example's settings, scaled to the test budget
     cfg["models"]["own"]["train"]["epochs"] = 4
-    cfg["nmf"] |= {"n_components": 3, "max_iter": 5, "knn": 5, "per_factor": 3, "tcav": {"factors": 0}}
+    cfg["nmf"] |= {"n_components": 4, "max_iter": 5, "knn": 5, "per_factor": 3, "tcav": {"factors": 0}}
     cfg["nas"] |= {"per_class": 4, "n_ranges": 6, "max_rows": 8}
     cfg["nas"]["taxonomy"] = {
         "min_top": 1,

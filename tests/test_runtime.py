@@ -40,3 +40,8 @@ def test_the_run_summary_counts_verdicts_and_lists_pages(tmp_path):
     assert "claims: 2 PASS, 1 FAIL, 1 NOT RUN" in text
     assert str(results / "reproduction/claims.md") in text and "HTML pages (3" in text
     assert f"snakemake --report {results / 'report.html'}" in text
+
+
+def test_the_report_command_repeats_the_runs_config_files(tmp_path):
+    text = run_summary(tmp_path / "results", ["my.yaml", "changes.yaml"])
+    assert f"snakemake --report {tmp_path / 'results' / 'report.html'} --configfile my.yaml changes.yaml" in text

@@ -218,6 +218,8 @@ def rank_trend(x: Sequence[float], y: Sequence[float]) -> Trend:
     from scipy.stats import spearmanr
 
     xs, ys = np.asarray(x, dtype=np.float64).ravel(), np.asarray(y, dtype=np.float64).ravel()
+    if np.isfinite(ys).all():
+        ys = np.round(ys, 9)  # values equal up to float noise (e.g. eigen means that are all 1) are equal
     if xs.size != ys.size:
         raise ValueError(f"x and y must have the same length, got {xs.size} and {ys.size}")
     n = int(xs.size)

@@ -276,7 +276,7 @@ def build_model(
             )
     try:
         if source == "timm":
-            model, inp = _build_timm(name, n_classes, pretrained)
+            model, inp = _build_timm(name, n_classes, pretrained, input_size)
         else:
             model, inp = _build_torchvision(name, n_classes, pretrained)
     except PretrainedWeightsError:
@@ -310,11 +310,20 @@ def _check_name(spec: str, source: str, name: str) -> None:
         raise ValueError(f"model spec {spec!r}: {source} has no model {name!r} ({hint})")
 
 
-def _build_timm(name: str, n_classes: int, pretrained: bool) -> tuple[nn.Module, InputSpec]:
+def _build_timm(
+    name: str, n_classes: int, pretrained: bool, input_size: tuple[int, int] | None = None
+) -> tuple[nn.Module, InputSpec]:
     import timm
 
-    kwargs = {} if pretrained else {"num_classes": n_classes}
-    model = timm.create_model(name, pretrained=pretrained, **kwargs)
+    kwargs: dict[str, Any] = {} if pretrained else {"num_classes": n_classes}
+    try:  # models with a fixed input grid (ViT, Swin) are built for the configured size
+        model = timm.create_model(
+            name, pretrained=pretrained, **kwargs, **({"img_size": input_size} if input_size else {})
+        )
+    except TypeError as err:
+        if "img_size" not in str(err):
+            raise
+        model = timm.create_model(name, pretrained=pretrained, **kwargs)  # a CNN: any input size
     cfg = model.pretrained_cfg or {}
     c, h, w = cfg.get("input_size", (3, 224, 224))
     return model, InputSpec(

@@ -13,7 +13,7 @@ import os
 import platform
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -107,8 +107,11 @@ def remove_stale_temporaries(root: str | Path = "results") -> list[Path]:
     return removed
 
 
-def run_summary(root: str | Path = "results") -> str:
-    """The closing lines of a run: claim counts and where to look (claims table, report, HTML pages)."""
+def run_summary(root: str | Path = "results", configfiles: Sequence[str | Path] = ()) -> str:
+    """The closing lines of a run: claim counts and where to look (claims table, report, HTML pages).
+
+    ``configfiles``: the run's ``--configfile`` arguments, repeated in the report command.
+    """
     import csv
     from collections import Counter
 
@@ -128,5 +131,6 @@ def run_summary(root: str | Path = "results") -> str:
         lines += [f"    {p}" for p in pages[:12]]
         if len(pages) > 12:
             lines.append(f"    ... and {len(pages) - 12} more under {root}")
-    lines.append(f"  report with every figure: snakemake --report {root / 'report.html'}")
+    config = f" --configfile {' '.join(map(str, configfiles))}" if configfiles else ""
+    lines.append(f"  report with every figure: snakemake --report {root / 'report.html'}{config}")
     return "\n".join(lines)

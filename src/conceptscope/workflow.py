@@ -160,6 +160,11 @@ def check_config(config: Mapping[str, Any], *, check_data: bool = True) -> None:
                 )
         except ValueError as err:
             problems.append(str(err))
+        except AssertionError as err:  # timm's checks of the input grid (patch size, window size)
+            problems.append(
+                f"{key}.input_size {m.get('input_size')}: {m['spec']} refuses this input size ({err}); "
+                "use a size the model supports (e.g. a multiple of its patch and window sizes)"
+            )
         except (RuntimeError, NotImplementedError):
             pass  # an op without a meta kernel: the cache job detects (or refuses) the layouts when it runs
     if not problems:  # the sections refer to models and layers: check those first

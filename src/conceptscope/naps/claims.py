@@ -17,6 +17,8 @@ from ..claims import Trend, invalid_values, make_row, rank_trend
 
 __all__ = ["nap_1", "nap_2", "nap_4"]
 
+_NO_NAPS = "no NAP on any layer (every input is noise): too few inputs to judge the claim"
+
 _METHODS = ("none", "max", "min_max", "mean", "mean_std")
 
 
@@ -101,6 +103,8 @@ def nap_2(sizes: pd.DataFrame) -> dict[str, str]:
     problem = invalid_values(sizes, "n_naps", minimum=0, keys=("model", "layer", "split", "size"))
     problem = problem or invalid_values(sizes, "size", minimum=1, keys=("model", "layer", "split"))
     problem = problem or _duplicates(sizes, ["model", "layer", "split", "size"])
+    if not problem and not (sizes["n_naps"] > 0).any():
+        return make_row("NAP-2", "", "NOT RUN", _NO_NAPS)
     if problem:
         return make_row("NAP-2", "", "NOT RUN", f"invalid input-size table: {problem}")
     splits = sorted(sizes["split"].unique())
@@ -148,6 +152,8 @@ def nap_4(counts: pd.DataFrame) -> dict[str, str]:
     problem = problem or _duplicates(counts, ["model", "layer", "method"])
     if problem:
         return make_row("NAP-4", "", "NOT RUN", f"invalid NAP counts: {problem}")
+    if not (counts["n_naps"] > 0).any():
+        return make_row("NAP-4", "", "NOT RUN", _NO_NAPS)
     trends = {key: rank_trend(g["depth"], g["n_naps"]) for key, g in counts.groupby(["model", "method"], sort=True)}
     defined = pd.Series({key: t.rho for key, t in trends.items() if t.defined}, dtype=np.float64)
     unjudged = [f"{m}/{method}" for (m, method), t in trends.items() if not t.defined]

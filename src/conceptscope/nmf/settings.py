@@ -120,6 +120,14 @@ class NmfSettings(Section):
         check_choice("block_scaling", self.block_scaling, BLOCK_SCALINGS)
         for model, k in self.eigen_k.items():
             check_int(f"eigen_k.{model}", k, minimum=1)
+        for model, k in {**self.eigen_k, "(default)": DEFAULT_EIGEN_K}.items():
+            uses_default = any(m not in self.eigen_k for m in self.models)
+            if k >= self.n_components and (model != "(default)" or uses_default):
+                name = f"eigen_k.{model}" if model != "(default)" else "eigen_k (default 3)"
+                raise ValueError(
+                    f"{name} = {k} must be below n_components = {self.n_components}: the mean of all the "
+                    "eigenvalues of a cosine-similarity matrix is always 1 (Fig. 3 would show no trend)"
+                )
         check_int("knn", self.knn, minimum=1)
         check_int("per_factor", self.per_factor, minimum=1)
         for model, layers in self.layers.items():
