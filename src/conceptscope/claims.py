@@ -29,7 +29,6 @@ __all__ = [
     "invalid_values",
     "make_row",
     "rank_trend",
-    "spearman",
     "read_rows",
     "write_claims_markdown",
     "write_rows",
@@ -154,19 +153,6 @@ def write_claims_markdown(table: pd.DataFrame, path: str | Path) -> None:
             ]
             lines.append("| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
     Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
-def spearman(x: Sequence[float], y: Sequence[float]) -> float:
-    """Spearman rho of ``x`` and ``y``; 0.0 when either is constant (rho undefined there).
-
-    NOTE: the 0.0 hides that rho is undefined; claim rules use :func:`rank_trend`,
-    which says so.
-    """
-    from scipy.stats import spearmanr
-
-    if len(set(x)) < 2 or len(set(y)) < 2:
-        return 0.0
-    return float(spearmanr(x, y).statistic)
 
 
 class Trend(NamedTuple):
