@@ -50,7 +50,10 @@ def test_suite_builds_every_target(run_dir):
                 assert cached.provenance["model"] == model and cached.provenance["split"] == split
     table = pd.read_csv(run_dir / "results/reproduction/claims.csv")
     assert list(table["claim_id"]) == list(claims.claim_registry()["claim_id"])
-    measured = {"NAP-1", "NAP-2", "NAP-4", "NMF-1", "NMF-2", "NAS-1", "NF-12"}  # the claims the suite computes so far
+    # the claims the suite computes on this config: NF-8 needs consecutive convolutions inside a circuit block
+    # (the MNIST CNN's blocks are single layers) and NF-10 tau 20 or 24 (the test config's layers are narrow)
+    measured = {"NAP-1", "NAP-2", "NAP-4", "NMF-1", "NMF-2", "NAS-1"}
+    measured |= {f"NF-{i}" for i in (1, 2, 3, 4, 5, 6, 7, 9, 11, 12)}
     assert (table[~table["claim_id"].isin(measured)]["verdict"] == "NOT RUN").all()
     assert (table[table["claim_id"].isin(measured)]["verdict"] != "NOT RUN").all()
     for rule in ("prepare_split", "train_model", "plot_training", "cache_activations", "gather_claims"):
@@ -275,3 +278,52 @@ def test_nas_paper_config_dry_run(tmp_path):
     n_layers = sum(len(cfg["models"][m]["layers"]) for m in cfg["nas"]["models"])
     assert jobs.get("nas_summary") == n_layers and jobs.get("nas_layer_views") == n_layers, jobs
     assert jobs.get("nas_taxonomy") == 2 and jobs.get("train_model") == 2, jobs
+
+
+def test_neurflow_paper_config_dry_run(tmp_path):
+    """config/paper/neurflow.yaml on a stand-in ImageNet folder plans every circuit and every evaluation job."""
+    from standins import write_image_folder
+
+    cfg = yaml.safe_load((ROOT / "config/paper/neurflow.yaml").read_text())
+    write_image_folder(tmp_path / "imagenet", "val", [f"n{i:08d}" for i in range(1000)])
+    cfg["datasets"]["imagenet"]["root"] = str(tmp_path / "imagenet")
+    path = tmp_path / "neurflow.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    work = tmp_path / "work"
+    work.mkdir()
+    res = snakemake(work, "-n", config=path)
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+    jobs = _planned_jobs(res)
+    nf = cfg["neurflow"]
+    levels = sum(len(cfg["models"][m]["layers"]) - 1 for m in nf["models"])  # every circuit block but the bottom
+    assert jobs.get("neurflow_circuit") == len(nf["models"]) * len(nf["classes"]), jobs
+    assert jobs.get("neurflow_knockout") == levels and jobs.get("neurflow_attribution") == levels, jobs
+    for rule in ("neurflow_fidelity", "neurflow_l2", "neurflow_crops", "neurflow_tables"):
+        assert jobs.get(rule) == len(nf["models"]), (rule, jobs)
+    assert nf["tau"] == 16 and nf["k"] == 50 and nf["n_steps"] == 50 and nf["evaluation"]["n_random"] == 100
+
+
+def test_neurflow_evaluation_outputs_are_consistent(run_dir):
+    """Every NeurFlow evaluation table of the test config (Fig. 4-6, 10-12, 16-18, Tables 3-5) with its figure."""
+    cfg = yaml.safe_load(TEST_CONFIG.read_text())["neurflow"]
+    ev, model = cfg["evaluation"], cfg["models"][0]
+    fig = run_dir / "results/figures/neurflow"
+    levels = ["fc", "pool2"]  # the circuit fc -> pool2 -> conv1: levels by their upper block
+    for name in ["fig5_{m}_fidelity", "fig16_{m}_tau", "fig17_{m}_extended", "fig10_{m}_timing"]:
+        assert (fig / f"{name.format(m=model)}.png").stat().st_size > 0
+    opt = pd.concat([pd.read_csv(fig / f"fig4_{model}_{layer}_optimality.csv") for layer in levels])
+    assert set(opt["layer"]) == set(levels) and set(opt["tau"]) == set(ev["optimality_tau"])
+    per = opt.groupby(["layer", "class_index", "target", "tau", "kind"]).size().unstack("kind")
+    assert (per["core"] == 1).all() and (per["random"] == ev["n_random"]).all()
+    assert opt["loss"].between(0, 1).all()
+    methods = pd.read_csv(fig / f"fig11_{model}_pool2_methods.csv")
+    assert set(methods["size"]) == {0, *ev["subset_sizes"]}
+    assert {"integrated_gradients", "saliency", "knockoff"} <= set(methods["method"])
+    fid = pd.read_csv(fig / f"fig16_{model}_tau.csv")
+    np.testing.assert_allclose(fid["relative_accuracy"], fid["accuracy"] / fid["base_accuracy"])
+    k = pd.read_csv(fig / f"table5_{model}_k_ablation.csv")
+    assert (k["overlap"] <= k["tau"]).all() and (k.loc[k["k"] == k["k_reference"], "overlap"] == k["tau"]).all()
+    timing = pd.read_csv(fig / f"fig10_{model}_timing.csv").set_index("method")
+    assert timing.loc["integrated_gradients", "ratio_to_ig"] == pytest.approx(1.0)
+    crops = pd.read_csv(fig / f"fig18_{model}_crops.csv")
+    np.testing.assert_allclose(crops.groupby("layer")["share"].sum(), 1.0)

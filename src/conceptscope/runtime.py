@@ -8,12 +8,13 @@ function with plain keyword arguments taken from the ``snakemake`` object.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import platform
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import torch
 from . import __version__
 
 __all__ = [
+    "atomic_path",
     "configure_logging",
     "provenance",
     "remove_stale_temporaries",
@@ -87,6 +89,22 @@ def temporary_path(path: str | Path) -> Path:
     """
     path = Path(path)
     return path.with_name(f".{path.name}.tmp{os.getpid()}")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary path (:func:`temporary_path`) to write ``path`` to, renamed onto ``path`` when the block ends.
+
+    If the block raises, the temporary file is deleted and ``path`` is left as it was, so a reader never
+    sees a half-written file (``with atomic_path(out) as tmp: table.to_csv(tmp)``).
+    """
+    path = Path(path)
+    tmp = temporary_path(path)
+    try:
+        yield tmp
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def remove_stale_temporaries(root: str | Path = "results") -> list[Path]:

@@ -303,10 +303,73 @@ def neurflow_files(name):
     ]
 
 
+def neurflow_model_files(model, name):
+    """The per-class files ``name`` of one model's circuits, in the order of neurflow.classes."""
+    return [f"results/neurflow/{model}/class{c}/{name}" for c in NEURFLOW["classes"]]
+
+
+def neurflow_levels(model):
+    """The upper blocks of a model's circuit levels (every circuit block but the bottom one)."""
+    return neurflow_layers(model)[:-1]
+
+
+def neurflow_level_files(model, name):
+    return [
+        f"results/neurflow/{model}/evaluation/{layer}/{name}"
+        for layer in neurflow_levels(model)
+    ]
+
+
+def neurflow_l2_blocks(model):
+    """Blocks of the L2-weight baseline: neurflow.evaluation.l2_blocks, else the circuit blocks below the logit."""
+    return NEURFLOW_SETTINGS.evaluation.l2_blocks.get(model, neurflow_layers(model)[1:])
+
+
+NEURFLOW_EVALUATION = {
+    "optimality": "fig4_{m}_{l}_optimality.csv",
+    "correlation": "fig6_{m}_{l}_correlation.csv",
+    "methods": "fig11_{m}_{l}_methods.csv",
+    "sum_mean": "fig12_{m}_{l}_sum_mean.csv",
+    "fidelity": "fig16_{m}_tau.csv",
+    "timing": "fig10_{m}_timing.csv",
+    "overlaps": "table3_{m}_overlaps.csv",
+    "l2": "table4_{m}_l2.csv",
+    "k_ablation": "table5_{m}_k_ablation.csv",
+    "crops": "fig18_{m}_crops.csv",
+}
+
+
+def neurflow_evaluation_tables(*keys):
+    """The evaluation tables ``keys`` (default all) of every NeurFlow model; none when evaluation.run is false."""
+    if not NEURFLOW_SETTINGS.evaluation.run:
+        return []
+    out = []
+    for m in NEURFLOW["models"]:
+        for key, name in NEURFLOW_EVALUATION.items():
+            if keys and key not in keys:
+                continue
+            layers = neurflow_levels(m) if "{l}" in name else [None]
+            out += [f"results/figures/neurflow/{name.format(m=m, l=l)}" for l in layers]
+    return out
+
+
+def neurflow_evaluation_figures():
+    """The PNG beside every evaluation table, and the figures without a table the claims read."""
+    out = [p.replace(".csv", ".png") for p in neurflow_evaluation_tables()]
+    if NEURFLOW_SETTINGS.evaluation.run:
+        for m in NEURFLOW["models"]:
+            out += [
+                f"results/figures/neurflow/fig5_{m}_fidelity.png",
+                f"results/figures/neurflow/fig17_{m}_extended.png",
+            ]
+    return out
+
+
 def neurflow_targets():
     if not NEURFLOW["models"]:
         return []
     out = ["results/reproduction/neurflow_claims.csv"]
+    out += neurflow_evaluation_figures()
     for m in NEURFLOW["models"]:
         for c in NEURFLOW["classes"]:
             out += [

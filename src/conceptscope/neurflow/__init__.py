@@ -15,7 +15,13 @@ Modules, bottom up:
 - :mod:`.evaluate` -- masking groups against random neurons, the debugging metric of images;
 - :mod:`.views`, :mod:`.page`, :mod:`.labelling`, :mod:`.prompts`, :mod:`.plots` -- the circuit
   figure (Fig. 7), its HTML page, the concept-labelling export, the masking figure (Fig. 9);
-- :mod:`.jobs` -- one function per workflow rule; :mod:`.claims` -- the claim rule NF-12.
+- :mod:`.knockout` -- knock-out losses L(S, a) (Def. 2) batched across channel subsets;
+- :mod:`.experiments`, :mod:`.attribution`, :mod:`.knockoffs`, :mod:`.baselines`, :mod:`.fidelity` -- the
+  paper's evaluations of core sets: optimality and correlations (Fig. 4, 6, 11, 12), captum attribution
+  methods and NeuCEPT knockoffs (Fig. 10-11), NeuronMCT-style masks and L2 weights (Tables 3-4), fidelity
+  (Fig. 5, 16, 17), k ablation (Table 5), crop sizes (Fig. 18); :mod:`.eval_plots` draws them;
+- :mod:`.jobs`, :mod:`.evaluation_jobs` -- one function per workflow rule; :mod:`.claims`,
+  :mod:`.eval_claims` -- the claim rules NF-12 and NF-1 ... NF-11.
 
 No public function modifies its tensor or array arguments, nor leaves a model in another mode.
 
@@ -36,6 +42,14 @@ _MODULES = (
     "groups",
     "circuit",
     "evaluate",
+    "knockout",
+    "experiments",
+    "attribution",
+    "knockoffs",
+    "baselines",
+    "fidelity",
+    "eval_claims",
+    "eval_plots",
     "views",
     "page",
     "labelling",

@@ -217,12 +217,47 @@ def neurflow_evaluate(
     )
 
 
-def neurflow_claims(*, masking: Sequence[str | Path], rows: str | Path) -> None:
-    """Claim row NF-12 from the masking tables; the other NeurFlow claims are not computed by the suite."""
+def _tables(paths: Sequence[str | Path]) -> pd.DataFrame:
+    """The CSV tables at ``paths`` concatenated (an empty frame for none)."""
+    return pd.concat([pd.read_csv(p) for p in paths], ignore_index=True) if paths else pd.DataFrame()
+
+
+def neurflow_claims(
+    *,
+    masking: Sequence[str | Path],
+    rows: str | Path,
+    optimality: Sequence[str | Path] = (),
+    methods: Sequence[str | Path] = (),
+    fidelity: Sequence[str | Path] = (),
+    timing: Sequence[str | Path] = (),
+    overlaps: Sequence[str | Path] = (),
+    l2: Sequence[str | Path] = (),
+    k_ablation: Sequence[str | Path] = (),
+    crops: Sequence[str | Path] = (),
+) -> None:
+    """Claim rows NF-1 ... NF-12: NF-12 from the masking tables, the others from the evaluation tables
+    (:mod:`conceptscope.neurflow.eval_claims`; each NOT RUN, saying so, when its tables are absent, i.e.
+    ``neurflow.evaluation.run`` is false)."""
     from ..claims import write_rows
+    from . import eval_claims as ec
     from .claims import nf_12
 
-    table = pd.concat([pd.read_csv(p) for p in masking], ignore_index=True) if masking else pd.DataFrame()
-    row = nf_12(table)
-    write_rows(rows, [row])
-    _log.info("%s %s: %s", row["claim_id"], row["verdict"], row["measured_value"])
+    fig11 = _tables(methods)
+    fid = _tables(fidelity)
+    out = [
+        ec.nf_1(_tables(optimality)),
+        ec.nf_2(fid),
+        ec.nf_3(fig11),
+        ec.nf_4(fig11),
+        ec.nf_5(_tables(timing)),
+        ec.nf_6(fig11),
+        ec.nf_7(_tables(overlaps)),
+        ec.nf_8(_tables(l2)),
+        ec.nf_9(_tables(k_ablation)),
+        ec.nf_10(fid),
+        ec.nf_11(_tables(crops)),
+        nf_12(_tables(masking)),
+    ]
+    write_rows(rows, out)
+    for row in out:
+        _log.info("%s %s: %s", row["claim_id"], row["verdict"], row["measured_value"])

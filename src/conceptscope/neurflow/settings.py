@@ -22,11 +22,21 @@ import torch
 from ..checks import check_choice, check_int, check_number, check_range_pair
 from ..settings import Section
 
-__all__ = ["IG_STEPS", "METHODS", "NeurFlowBatchSize", "NeurFlowSettings"]
+__all__ = ["ATTRIBUTION_METHODS", "IG_STEPS", "METHODS", "NeurFlowBatchSize", "NeurFlowEvaluation", "NeurFlowSettings"]
 
 # integrated-gradients quadratures (conceptscope.neurflow.neuron_importance) and step-count modes
 METHODS = ("riemann_right", "riemann_left", "riemann_middle", "riemann_trapezoid", "gausslegendre")
 IG_STEPS = ("fixed", "adaptive")
+# attribution methods compared with integrated gradients (paper Fig. 10-11; conceptscope.neurflow.attribution)
+ATTRIBUTION_METHODS = (
+    "integrated_gradients",
+    "saliency",
+    "guided_backprop",
+    "lrp",
+    "smoothgrad",
+    "gradient_shap",
+    "knockoff",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +55,93 @@ class NeurFlowBatchSize(Section):
     def rows(self, device: torch.device | str) -> int:
         """The batch size for ``device`` (``cuda`` on a CUDA device, else ``cpu``)."""
         return int(self.cuda if torch.device(device).type == "cuda" else self.cpu)
+
+
+@dataclasses.dataclass(frozen=True)
+class NeurFlowEvaluation(Section):
+    """The paper's evaluations of core sets (``neurflow.evaluation``; Cao et al., ICLR 2025, Sect. 5.2, App.).
+
+    Attributes
+    ----------
+    run : bool
+        Whether the suite runs the evaluations (Fig. 4-6, 10-12, 16-18, Tables 3-5) for ``neurflow.models``.
+    n_targets : int
+        Target neurons per class and layer below the logit: the class's circuit targets with the largest
+        importance for the layer above (the logit layer has one target, the class).
+    optimality_tau, n_random : list of int, int
+        Core-set sizes of the optimality experiment (Fig. 4; paper 10, 30, 50) and random subsets per size
+        (paper 100).
+    subset_sizes, n_subsets : list of int, int
+        Random subset sizes of the correlation experiments (Fig. 6, 11, 12; paper 1, 5, 10, 20, 50) and subsets
+        drawn per size.
+    methods : list of str
+        Attribution methods compared (:data:`ATTRIBUTION_METHODS`).
+    smoothgrad_samples, smoothgrad_noise, gradient_shap_samples
+        NoiseTunnel samples and noise (fraction of the maps' range), GradientShap samples.
+    fidelity_tau, fidelity_random, extend : list of int, int, float
+        Core-set sizes of the fidelity experiment (Fig. 5: 4, 8, 16; Fig. 16-17 add 20, 24), random draws, and
+        the share of non-core neurons added to the extended set (Fig. 17; 0.5).
+    k_values : list of int
+        Concept sizes of the k ablation (Table 5; paper 30 ... 190), each compared with ``neurflow.k``.
+    mct_steps, mct_lr, mct_l1
+        NeuronMCT-style mask training (Table 3): Adam steps, learning rate, sparsity weight.
+    l2_blocks : dict model -> list of str
+        Blocks whose consecutive convolutions the L2-weight baseline uses (Table 4); default the circuit's
+        blocks below the logit.
+    """
+
+    KEY: ClassVar[str] = "neurflow.evaluation"
+
+    run: bool = True
+    n_targets: int = 5
+    optimality_tau: list[int] = dataclasses.field(default_factory=lambda: [10, 30, 50])
+    n_random: int = 100
+    subset_sizes: list[int] = dataclasses.field(default_factory=lambda: [1, 5, 10, 20, 50])
+    n_subsets: int = 50
+    methods: list[str] = dataclasses.field(default_factory=lambda: list(ATTRIBUTION_METHODS))
+    smoothgrad_samples: int = 10
+    smoothgrad_noise: float = 0.15
+    gradient_shap_samples: int = 20
+    fidelity_tau: list[int] = dataclasses.field(default_factory=lambda: [4, 8, 16, 20, 24])
+    fidelity_random: int = 10
+    extend: float = 0.5
+    k_values: list[int] = dataclasses.field(default_factory=lambda: [30, 50, 70, 90, 110, 130, 150, 170, 190])
+    mct_steps: int = 200
+    mct_lr: float = 0.05
+    mct_l1: float = 0.01
+    l2_blocks: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+
+    def validate(self) -> None:
+        if not isinstance(self.run, bool):
+            raise ValueError(f"run must be true or false, got {self.run!r}")
+        for name in ("n_targets", "n_random", "n_subsets", "smoothgrad_samples", "gradient_shap_samples"):
+            check_int(name, getattr(self, name), minimum=1)
+        check_int("fidelity_random", self.fidelity_random, minimum=1)
+        check_int("mct_steps", self.mct_steps, minimum=1)
+        for name in ("optimality_tau", "subset_sizes", "fidelity_tau", "k_values"):
+            values = getattr(self, name)
+            if not values:
+                raise ValueError(f"{name}: give at least one value")
+            if len(set(values)) != len(values):
+                raise ValueError(f"{name}: values must not repeat, got {list(values)}")
+            for v in values:
+                check_int(f"{name} entry", v, minimum=1)
+        for m in self.methods:
+            check_choice("methods entry", m, ATTRIBUTION_METHODS)
+        if "integrated_gradients" not in self.methods:
+            raise ValueError("methods: must include integrated_gradients (the others are compared with it)")
+        check_number("smoothgrad_noise", self.smoothgrad_noise, minimum=0.0, exclusive_minimum=True)
+        check_number("extend", self.extend, minimum=0.0, exclusive_minimum=True)
+        check_number("mct_lr", self.mct_lr, minimum=0.0, exclusive_minimum=True)
+        check_number("mct_l1", self.mct_l1, minimum=0.0)
+
+    def lower_sizes(self, tau: int) -> dict[str, int]:
+        """The largest channel count each experiment takes from the lower block of a level (for the checks)."""
+        return {
+            "neurflow.evaluation.optimality_tau": max(self.optimality_tau),
+            "neurflow.evaluation.subset_sizes": max(self.subset_sizes),
+            "neurflow.tau (core sets of Tables 3-5)": tau,
+        }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +192,7 @@ class NeurFlowSettings(Section):
     per_group: int = 6
     n_random: int = 20
     debug_images: int = 30
+    evaluation: NeurFlowEvaluation = dataclasses.field(default_factory=NeurFlowEvaluation)
 
     def validate(self) -> None:
         for name in ("tau", "k", "n_steps", "top_patches", "per_group", "n_random", "debug_images"):
@@ -110,6 +208,8 @@ class NeurFlowSettings(Section):
         swaps = check_int("adaptive_max_swaps", self.adaptive_max_swaps, minimum=0)
         if self.ig_steps == "adaptive" and swaps >= self.tau:
             raise ValueError(f"adaptive_max_swaps: must be < tau ({self.tau}), got {swaps}")
+        if not isinstance(self.evaluation, NeurFlowEvaluation):
+            raise ValueError(f"evaluation must be a NeurFlowEvaluation, got {self.evaluation!r}")
         if not isinstance(self.batch_size, NeurFlowBatchSize):
             raise ValueError(f"batch_size must be a NeurFlowBatchSize, got {self.batch_size!r}")
         for name in ("semantic_k", "group_k"):
@@ -126,8 +226,8 @@ class NeurFlowSettings(Section):
 
         models = config.get("models", {})
         problems = []
-        for key in ("model_splits", "layers"):
-            for m in getattr(self, key):
+        for key, section in (("model_splits", self), ("layers", self), ("evaluation.l2_blocks", self.evaluation)):
+            for m in getattr(section, key.rpartition(".")[2]):
                 if m not in self.models:
                     problems.append(f"neurflow.{key}: {m!r} is not in neurflow.models")
         for m in self.models:
@@ -156,6 +256,15 @@ class NeurFlowSettings(Section):
                         f"neurflow.tau = {self.tau} exceeds the {channels} channels of {layer} (models.{m}); "
                         "lower neurflow.tau or probe a wider layer"
                     )
+                    continue
+                if not self.evaluation.run:
+                    continue
+                for key, size in self.evaluation.lower_sizes(self.tau).items():
+                    if size > channels:
+                        problems.append(
+                            f"{key}: {size} channels exceed the {channels} channels of {layer} (models.{m}); "
+                            f"lower it, probe a wider layer, or set neurflow.evaluation.run: false"
+                        )
             problems += _check_cuts(config, m, layers)
         return problems
 

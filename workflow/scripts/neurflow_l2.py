@@ -1,0 +1,8 @@
+"""Rule neurflow_l2: see conceptscope.neurflow.evaluation_jobs.neurflow_l2."""
+
+from conceptscope.neurflow import evaluation_jobs
+from conceptscope.runtime import run_job
+
+if __name__ == "__main__":
+    smk = snakemake  # noqa: F821 - injected by Snakemake's script directive
+    run_job(smk, evaluation_jobs.neurflow_l2, **smk.params, **smk.input, **smk.output)
