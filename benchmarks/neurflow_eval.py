@@ -58,33 +58,13 @@ CHANNEL_AXIS = {"channels_first": 1, "channels_last": 3, "tokens": 2, "vector": 
 
 
 def get_model(args: argparse.Namespace) -> tuple[torch.nn.Module, models.InputSpec]:
-    """The saved model, or, when the file is absent, one trained briefly on digits."""
-    if Path(args.weights).is_file():
-        model, inp, _ = models.load_model(args.weights, "cpu")
-        print(f"model: {args.weights}")
-        return model, inp
-    model, inp = models.build_model("local:resnet18_cifar", n_classes=10, in_channels=1)
-    train = data.load_split({"kind": "digits"}, "train", key="datasets.digits")
-    t0 = time.perf_counter()
-    models.train_model(
-        model,
-        train,
-        None,
-        inp,
-        epochs=args.epochs,
-        optimizer="sgd",
-        lr=args.lr,
-        momentum=0.9,
-        batch_size=64,
-        seed=args.seed,
-        progress=False,
-        log=lambda s: None,
-    )
-    print(
-        f"model: {args.weights} absent; local:resnet18_cifar trained on digits, {args.epochs} epochs "
-        f"({time.perf_counter() - t0:.0f} s)"
-    )
-    return model.eval(), inp
+    """The saved model, or, when the file is absent, one trained briefly on digits (``neurflow_ig.get_model``)."""
+    from neurflow_ig import get_model as load_or_train  # the sibling benchmark, on sys.path as a script
+
+    if not Path(args.weights).is_file():
+        print(f"{args.weights} absent: training local:resnet18_cifar briefly")
+        args = argparse.Namespace(**(vars(args) | {"weights": None, "save_weights": None}))
+    return load_or_train(args)
 
 
 def subsets_of(
