@@ -305,3 +305,11 @@ def test_maps_unchanged_modes_and_flags_restored():
     expected, _ = loop_losses(evaluated, maps, SUBSETS, TARGETS, K, "channels_first")
     np.testing.assert_array_equal(res.loss, expected)
     assert torch.equal(maps, before)
+
+
+def test_float_channel_indices_are_refused():
+    """A subset of non-integer channel indices is an error, not silently truncated (1.7 -> 1)."""
+    sub = torch.nn.Linear(4, 2)
+    maps = torch.randn(6, 4)
+    with pytest.raises(ValueError, match="integer channel indices"):
+        knockout_losses(sub, maps, [[1.7]], [0], 2)

@@ -179,7 +179,11 @@ def knockout_losses(
     elif lower == "tokens":
         x = x.transpose(1, 2)
     n_channels = x.shape[1]
-    sets = [np.asarray(list(s), dtype=np.int64) for s in subsets]
+    raw = [np.asarray(list(s)) for s in subsets]
+    floats = [r.tolist() for r in raw if r.size and not np.issubdtype(r.dtype, np.integer)]
+    if floats:
+        raise ValueError(f"subsets must hold integer channel indices, got {floats[:3]}")
+    sets = [r.astype(np.int64) for r in raw]
     bad = [s.tolist() for s in sets if s.size and (s.min() < 0 or s.max() >= n_channels)]
     if bad:
         raise ValueError(f"subsets must hold channel indices of block l-1 in [0, {n_channels}), got {bad[:3]}")
@@ -188,7 +192,8 @@ def knockout_losses(
         raise ValueError("targets must name at least one channel of block l")
     per_patch = min(n_patches, batch_size)
     per_subset = max(1, batch_size // per_patch)
-    acts = np.empty((len(sets) + 1, n_patches, len(targets)), dtype=np.float32)
+    dtype = np.float64 if x.dtype == torch.float64 else np.float32  # rank in the maps' precision
+    acts = np.empty((len(sets) + 1, n_patches, len(targets)), dtype=dtype)
     rows = [np.zeros(0, dtype=np.int64), *sets]  # row 0: the unmasked pass
     with _EvalNoParamGrad(sub), torch.no_grad():
         probe = _input_layout(sub, x[:1], lower)
