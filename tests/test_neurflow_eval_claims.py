@@ -12,7 +12,6 @@ from scipy import stats
 from conceptscope.neurflow.eval_claims import (
     PAPER_SECONDS,
     nf_1,
-    nf_2,
     nf_3,
     nf_4,
     nf_5,
@@ -20,10 +19,10 @@ from conceptscope.neurflow.eval_claims import (
     nf_7,
     nf_8,
     nf_9,
-    nf_10,
     nf_11,
     optimality_cells,
 )
+from conceptscope.neurflow.fidelity_claims import nf_2, nf_10
 
 NAN = float("nan")
 
@@ -496,3 +495,41 @@ def test_every_rule_states_a_rule_and_refuses_a_table_without_columns(rule):
     row = rule(pd.DataFrame({"model": ["m"], "layer": ["l"]}))
     assert row["verdict"] == "NOT RUN" and "lacks column" in row["detail"]
     assert rule.__doc__ and "NOT RUN" in rule.__doc__
+
+
+def test_nf_4_against_the_random_control():
+    """IG must beat random channel scores by 0.1 in strength; a random control as strong as IG fails the row."""
+    assert nf_4(_methods({"random": 0.0}))["verdict"] == "PASS"
+    row = nf_4(_methods({"random": -0.75}))  # random scores nearly as predictive as IG (0.80)
+    assert row["verdict"] == "FAIL" and "s_ig >= s_random + 0.1" in row["detail"]
+
+
+def _with_size_control(r_sum, r_mean, r_size):
+    table = _sum_mean(lambda c: r_sum, lambda c: r_mean)
+    control = table[table["aggregate"] == "sum"].assign(method="subset_size", r=r_size)
+    return pd.concat([table, control], ignore_index=True)
+
+
+def test_nf_6_sum_must_beat_the_subset_size_alone():
+    """Pooled sizes make any sum correlate with the loss: IG's sum must correlate more than the size alone."""
+    assert nf_6(_with_size_control(-0.7, -0.4, -0.5))["verdict"] == "PASS"
+    row = nf_6(_with_size_control(-0.7, -0.4, -0.8))  # the subset size alone correlates better than |IG|'s sum
+    assert row["verdict"] == "FAIL" and "subset size" in row["detail"]
+
+
+def _with_other_predicted(table: pd.DataFrame, retained_core: float) -> pd.DataFrame:
+    """``other_predicted``: 0.02 everywhere but ``retained_core`` for the retained core sets."""
+    core = (table["mode"] == "retain") & (table["set"] == "core")
+    return table.assign(other_predicted=np.where(core, retained_core, 0.02))
+
+
+def test_nf_2_and_nf_10_degenerate_retained_sets_do_not_count():
+    """Retaining only the core neurons so that the model predicts the class for most other images shows nothing."""
+    assert nf_2(_with_other_predicted(_fidelity(), 0.1))["verdict"] == "PASS"
+    row = nf_2(_with_other_predicted(_fidelity(), 0.9))
+    assert row["verdict"] == "FAIL" and "Degenerate retain cells: 12 of 12" in row["detail"]
+    assert "retain holds in 0 of 12" in row["measured_value"]
+    good = _fidelity({("retain", "core"): 0.99})
+    assert nf_10(_with_other_predicted(good, 0.1))["verdict"] == "PASS"
+    row = nf_10(_with_other_predicted(good, 0.9))
+    assert row["verdict"] == "FAIL" and "Degenerate (a) cells" in row["detail"]

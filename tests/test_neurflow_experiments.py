@@ -289,7 +289,8 @@ def test_knockout_tables_correlations_equal_hand_pearson(knock, monkeypatch):
     targets = [2, 3]
     _, corr, _, calls = _recorded_tables(monkeypatch, sub, maps, targets, scores, batch_size=64)
     assert list(corr.columns) == list(experiments.CORRELATION_COLUMNS)
-    assert len(corr) == len(targets) * len(METHODS) * (len(SIZES) + 1) * 2
+    n_methods = len(METHODS) + len(experiments.CONTROLS)
+    assert len(corr) == len(targets) * n_methods * (len(SIZES) + 1) * 2
     finite = 0
     for a in targets:
         per_size = {}
@@ -297,8 +298,10 @@ def test_knockout_tables_correlations_equal_hand_pearson(knock, monkeypatch):
             subsets = _draws(calls, size, N_SUBSETS)
             per_size[size] = [(s, _loop_loss(sub, maps, s, a, K)) for s in subsets]
         per_size[0] = [pair for size in SIZES for pair in per_size[size]]  # all sizes pooled
-        for method in METHODS:
-            mag = np.abs(scores[a][method])
+        n_channels = len(scores[a][METHODS[0]])
+        controls = {"subset_size": np.ones(n_channels), "random": np.random.default_rng([0, 2, a]).random(n_channels)}
+        for method in (*METHODS, *controls):
+            mag = np.abs(scores[a][method] if method in METHODS else controls[method])
             for size, pairs in per_size.items():
                 loss = np.array([lo for _, lo in pairs])
                 for agg in ("sum", "mean"):

@@ -176,10 +176,11 @@ SPEC_COLUMNS = [
     "relative_accuracy",
     "base_accuracy",
     "n_images",
+    "other_predicted",
 ]
 
 
-ORIGINAL_ACCURACY = fidelity._Masker.accuracies  # every evaluation goes through it
+ORIGINAL_ACCURACY = fidelity._Masker.rates  # every evaluation goes through it
 
 
 def recorded_table(monkeypatch, seed: int = 0, n_random: int = 3, extend: float = 0.5):
@@ -191,7 +192,7 @@ def recorded_table(monkeypatch, seed: int = 0, n_random: int = 3, extend: float 
         calls.extend((mode, {n: np.array(s) for n, s in sets.items()}) for sets in many)
         return original(self, many, mode, class_index, batch_size)
 
-    monkeypatch.setattr(fidelity._Masker, "accuracies", record)
+    monkeypatch.setattr(fidelity._Masker, "rates", record)
     model, x = tiny_model(), images()
     cls = common_class(model, x)
     table = fidelity_table(model, x, cls, CORE, LAYERS, n_random=n_random, extend=extend, seed=seed, batch_size=10)
@@ -288,3 +289,18 @@ def test_masked_accuracy_on_cuda_matches_cpu():
     sets = {"act2": [0, 3, 5], "act1": [1, 2, 4]}
     cpu = masked_accuracy(model, x, None, cls, sets, mode="retain")
     assert masked_accuracy(model.cuda(), x, None, cls, sets, mode="retain") == cpu  # images moved per batch
+
+
+def test_other_classes_share_predicted_as_the_class():
+    """``other_predicted``: the share of other images predicted as the class under the same masking."""
+    model, x = tiny_model(), images()
+    cls = common_class(model, x)
+    table = fidelity_table(model, x[:6], cls, CORE, LAYERS, n_random=2, others=x[6:], batch_size=5)
+    assert table["n_images"].eq(6).all()
+    for row in table[table["set"] == "core"].itertuples():
+        involved = [row.layer] if row.scope == "single" else LAYERS[: LAYERS.index(row.layer) + 1]
+        sets = {n: np.array(CORE[row.tau][n]) for n in involved}
+        want = hand_accuracy(model, x[6:], cls, sets, row.mode)
+        assert row.other_predicted == pytest.approx(want)
+        assert row.accuracy == pytest.approx(hand_accuracy(model, x[:6], cls, sets, row.mode))
+    assert fidelity_table(model, x, cls, CORE, LAYERS, n_random=1)["other_predicted"].isna().all()

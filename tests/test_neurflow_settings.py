@@ -93,3 +93,28 @@ def test_library_defaults_are_the_settings_defaults():
     assert inspect.signature(nf.neuron_groups).parameters["k_range"].default == tuple(s.group_k)
     assert inspect.signature(nf.masking_effect).parameters["n_random"].default == s.n_random
     assert inspect.signature(nf.plot_circuit).parameters["per_group"].default == s.per_group
+
+
+@pytest.mark.parametrize("key", ["optimality_tau", "subset_sizes", "fidelity_tau"])
+def test_evaluation_sizes_above_a_lower_blocks_channels_fail_at_parse_time(config, key):
+    cfg = copy.deepcopy(config)
+    cfg["neurflow"]["evaluation"][key] = [2, 40]
+    msg = _problems(cfg)
+    assert f"neurflow.evaluation.{key}: 40 channels exceed the 32 channels of conv1" in msg
+    assert "pool2" not in msg
+    cfg["neurflow"]["evaluation"]["run"] = False  # not run: not checked
+    check_config(cfg)
+
+
+def test_unknown_l2_block_fails_at_parse_time(config):
+    cfg = copy.deepcopy(config)
+    cfg["neurflow"]["evaluation"]["l2_blocks"] = {"nap_mnist_cnn": ["conv1", "layer9"]}
+    msg = _problems(cfg)
+    assert "neurflow.evaluation.l2_blocks.nap_mnist_cnn: ['layer9'] are not modules" in msg
+    cfg["neurflow"]["evaluation"]["l2_blocks"] = {"other_model": ["conv1"]}
+    assert "neurflow.evaluation.l2_blocks: 'other_model' is not in neurflow.models" in _problems(cfg)
+
+
+def test_repeated_evaluation_values_are_refused():
+    with pytest.raises(ConfigError, match="subset_sizes: values must not repeat"):
+        NeurFlowSettings.from_config({"evaluation": {"subset_sizes": [1, 5, 5]}})

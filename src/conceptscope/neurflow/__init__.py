@@ -21,7 +21,7 @@ Modules, bottom up:
   methods and NeuCEPT knockoffs (Fig. 10-11), NeuronMCT-style masks and L2 weights (Tables 3-4), fidelity
   (Fig. 5, 16, 17), k ablation (Table 5), crop sizes (Fig. 18); :mod:`.eval_plots` draws them;
 - :mod:`.jobs`, :mod:`.evaluation_jobs` -- one function per workflow rule; :mod:`.claims`,
-  :mod:`.eval_claims` -- the claim rules NF-12 and NF-1 ... NF-11.
+  :mod:`.eval_claims`, :mod:`.fidelity_claims` -- the claim rules NF-12 and NF-1 ... NF-11.
 
 No public function modifies its tensor or array arguments, nor leaves a model in another mode.
 
@@ -49,6 +49,7 @@ _MODULES = (
     "baselines",
     "fidelity",
     "eval_claims",
+    "fidelity_claims",
     "eval_plots",
     "views",
     "page",

@@ -31,7 +31,6 @@ __all__ = [
     "PAPER_SECONDS",
     "optimality_cells",
     "nf_1",
-    "nf_2",
     "nf_3",
     "nf_4",
     "nf_5",
@@ -39,12 +38,15 @@ __all__ = [
     "nf_7",
     "nf_8",
     "nf_9",
-    "nf_10",
     "nf_11",
 ]
 
 IG = "integrated_gradients"
 # paper Fig. 10: per-neuron CPU seconds, GoogLeNet, 50 images
+# control scores the knock-out tables add beside the methods (conceptscope.neurflow.experiments.CONTROLS)
+SIZE_CONTROL = "subset_size"
+RANDOM_CONTROL = "random"
+
 PAPER_SECONDS = {
     IG: 3.1,
     "lrp": 0.5,
@@ -188,137 +190,6 @@ def nf_1(optimality: pd.DataFrame) -> dict[str, str]:
     return make_row("NF-1", measured, "PASS" if ok.all() else "FAIL", rule + per_cell)
 
 
-# -- NF-2 and NF-10: fidelity ---------------------------------------------------------------------------------
-
-_FIDELITY = ("model", "class_index", "tau", "scope", "layer", "mode", "set", "relative_accuracy")
-
-
-def _fidelity_rows(table: pd.DataFrame) -> tuple[pd.DataFrame, str, str]:
-    """The fidelity rows of the classes whose relative accuracy is defined; a note naming the others; a problem."""
-    problem = _problem(table, _FIDELITY, "fidelity")
-    if problem:
-        return table, "", problem
-    ra = pd.to_numeric(table["relative_accuracy"], errors="coerce")
-    nan_classes = table.loc[ra.isna(), ["model", "class_index"]].drop_duplicates()
-    classes = pd.MultiIndex.from_frame(table[["model", "class_index"]])
-    dropped = classes.isin(pd.MultiIndex.from_frame(nan_classes)) if len(nan_classes) else np.zeros(len(table), bool)
-    note = ""
-    if len(nan_classes):
-        names = ", ".join(f"{m} class {c}" for m, c in nan_classes.itertuples(index=False))
-        note = f"excluded (NaN relative accuracy: unmasked accuracy 0): {names}. "
-    rows = table[~dropped]
-    if rows.empty:
-        return rows, note, f"no class with a defined relative accuracy; {note}"
-    problem = invalid_values(rows, "relative_accuracy", minimum=0, keys=("model", "class_index", "tau", "layer"))
-    return rows.assign(relative_accuracy=ra[~dropped].astype(np.float64)), note, problem
-
-
-def _set_means(rows: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    """Mean relative accuracy per ``by`` cell and set: each class's mean over draws, then the mean over classes."""
-    per_class = rows.groupby(by + ["set", "class_index"], sort=True)["relative_accuracy"].mean()
-    return per_class.groupby(level=list(range(len(by) + 1))).mean().unstack("set")
-
-
-def _col(frame: pd.DataFrame, name: str) -> pd.Series:
-    return frame[name] if name in frame.columns else pd.Series(np.nan, index=frame.index)
-
-
-def nf_2(fidelity: pd.DataFrame) -> dict[str, str]:
-    """NF-2 (Fig. 5): masking core neurons lowers accuracy more than random ones; retaining them keeps it better.
-
-    ``fidelity``: columns model, class_index, tau, scope, layer, mode ('mask' | 'retain'), set ('core' |
-    'random' | 'extended'), draw, relative_accuracy. Uses the rows with tau in {4, 8, 16} (those present).
-    Per cell (model, tau, scope, layer) and mode, core = mean over classes of the core relative accuracy,
-    random = mean over classes of each class's mean over the random draws. mask holds when core < random,
-    retain when core > random. PASS when mask holds in >= 80 % of the cells and retain holds in >= 80 % of the
-    cells, and on average over the cells random - core > 0 for mask and core - random > 0 for retain; FAIL
-    otherwise (a cell lacking a set does not hold). Classes with a NaN relative accuracy (unmasked accuracy 0)
-    are excluded with a note. NOT RUN when the table is empty, no tau of {4, 8, 16} is present, no class
-    remains, or a relative accuracy is infinite or negative.
-    """
-    rows, note, problem = _fidelity_rows(fidelity)
-    if problem:
-        return make_row("NF-2", "", "NOT RUN", problem)
-    taus = [t for t in (4, 8, 16) if t in set(rows["tau"])]
-    if not taus:
-        present = sorted(set(rows["tau"]))
-        return make_row("NF-2", "", "NOT RUN", f"no tau of 4, 8, 16 in the fidelity rows (present: {present})")
-    cell = ["model", "tau", "scope", "layer"]
-    means = _set_means(rows[rows["tau"].isin(taus)], cell + ["mode"])
-    cells = rows[rows["tau"].isin(taus)][cell].drop_duplicates()
-    index = pd.MultiIndex.from_frame(cells)
-    gap, holds = {}, {}
-    for mode, sign in (("mask", 1.0), ("retain", -1.0)):
-        part = means.xs(mode, level="mode") if mode in means.index.get_level_values("mode") else means.iloc[:0]
-        g = (sign * (_col(part, "random") - _col(part, "core"))).reindex(index)
-        gap[mode], holds[mode] = g, (g > 0)
-    n = len(index)
-    shares = {m: float(holds[m].sum()) / n for m in holds}
-    mean_gap = {m: float(gap[m].mean()) if gap[m].notna().any() else float("nan") for m in gap}
-    ok = all(shares[m] >= 0.8 and mean_gap[m] > 0 for m in holds)
-    per_cell = "; ".join(
-        f"{m}/{lay} tau {t} {sc}: mask random-core {gap['mask'][(m, t, sc, lay)]:.3f}, "
-        f"retain core-random {gap['retain'][(m, t, sc, lay)]:.3f}"
-        for m, t, sc, lay in index
-    )
-    measured = (
-        f"mask holds in {int(holds['mask'].sum())} of {n} cells (mean random - core {mean_gap['mask']:.3f}); "
-        f"retain holds in {int(holds['retain'].sum())} of {n} (mean core - random {mean_gap['retain']:.3f})"
-    )
-    rule = (
-        f"rule: tau in {taus}; per (model, tau, scope, layer), mask: core relative accuracy < mean random relative "
-        "accuracy; retain: core > mean random. PASS when each holds in >= 80 % of the cells and on average (mean "
-        "random - core > 0 for mask, mean core - random > 0 for retain). "
-    )
-    return make_row("NF-2", measured, "PASS" if ok else "FAIL", rule + note + per_cell)
-
-
-def nf_10(fidelity: pd.DataFrame) -> dict[str, str]:
-    """NF-10 (Fig. 16-17): with tau = 20, 24 retaining core neurons loses little; 50 % more neurons change little.
-
-    ``fidelity``: columns model, class_index, tau, scope, layer, mode, set, draw, relative_accuracy.
-    (a) mode retain, set core, tau in {20, 24} (those present): the mean relative accuracy (over classes and
-    those taus) is >= 0.95 on every (model, scope, layer) ("negligible drop" = at most 5 %). (b) mode retain,
-    every tau: per cell (model, tau, scope, layer), |mean extended - core| <= 0.05 (extended: each class's mean
-    over its draws, then the mean over classes) in >= 80 % of the cells with both sets. PASS when (a) and (b)
-    hold, FAIL otherwise. Classes with a NaN relative accuracy are excluded with a note. NOT RUN when the table
-    is empty, neither tau 20 nor 24 is present (set neurflow.evaluation.fidelity_tau), there is no retained
-    extended set, no class remains, or a relative accuracy is infinite or negative.
-    """
-    rows, note, problem = _fidelity_rows(fidelity)
-    if problem:
-        return make_row("NF-10", "", "NOT RUN", problem)
-    retain = rows[rows["mode"] == "retain"]
-    taus = [t for t in (20, 24) if t in set(retain["tau"])]
-    if not taus:
-        present = sorted(set(rows["tau"]))
-        return make_row(
-            "NF-10", "", "NOT RUN", f"neither tau 20 nor 24 retained (taus present: {present}); set {_TAU_KEY}"
-        )
-    if not (retain["set"] == "extended").any():
-        return make_row("NF-10", "", "NOT RUN", "no retained 'extended' set in the fidelity rows: (b) cannot be judged")
-    cores = retain[(retain["set"] == "core") & retain["tau"].isin(taus)]
-    a = _set_means(cores, ["model", "scope", "layer"])
-    a = _col(a, "core")
-    ok_a = bool(len(a)) and bool((a >= 0.95).all())
-    b = _set_means(retain, ["model", "tau", "scope", "layer"])
-    b = (_col(b, "extended") - _col(b, "core")).abs().dropna()
-    ok_b = bool(len(b)) and float((b <= 0.05).mean()) >= 0.8
-    per_a = "; ".join(f"{m}/{lay} {sc}: {v:.3f}" for (m, sc, lay), v in a.items())
-    per_b = "; ".join(f"{m}/{lay} tau {t} {sc}: {v:.3f}" for (m, t, sc, lay), v in b.items())
-    measured = (
-        f"(a) retained core at tau {taus}: min mean relative accuracy {a.min():.3f} over {len(a)} cells; "
-        f"(b) |extended - core| <= 0.05 in {int((b <= 0.05).sum())} of {len(b)} cells"
-    )
-    rule = (
-        f"rule: (a) retain, core, tau in {taus}: mean relative accuracy >= 0.95 on every (model, scope, layer) "
-        "(negligible drop = at most 5 %); (b) retain, every tau: |mean extended - core| <= 0.05 in >= 80 % of "
-        "(model, tau, scope, layer) cells. PASS when both. "
-    )
-    detail = rule + note + f"(a) {per_a}. (b) |extended - core|: {per_b}"
-    return make_row("NF-10", measured, "PASS" if ok_a and ok_b else "FAIL", detail)
-
-
 # -- NF-3, NF-4, NF-6: attribution correlation (fig11 table) --------------------------------------------------
 
 _FIG11 = ("model", "layer", "class_index", "target", "method", "size", "aggregate", "r")
@@ -413,6 +284,8 @@ def nf_4(fig11: pd.DataFrame, timing: pd.DataFrame | None = None) -> dict[str, s
         checks.append(("|s_ig - s_gradient_shap| <= 0.15", abs(ig - s["gradient_shap"]) <= 0.15))
     if "knockoff" in s.index:
         checks.append(("s_knockoff <= s_ig / 2", s["knockoff"] <= ig / 2))
+    if RANDOM_CONTROL in s.index:  # a score with no information about the channels
+        checks.append(("s_ig >= s_random + 0.1", ig >= s[RANDOM_CONTROL] + 0.1))
     failed = [name for name, good in checks if not good]
     skipped = "; ".join(f"{m} absent ({refusals.get(m, 'no rows')})" for m in absent)
     strengths = ", ".join(f"{m} {v:.3f} ({cells[m]} cells)" for m, v in s.items())
@@ -420,7 +293,8 @@ def nf_4(fig11: pd.DataFrame, timing: pd.DataFrame | None = None) -> dict[str, s
     rule = (
         "rule: aggregate sum, size > 0; s_m = mean over (model, layer, size) cells of -mean r (undefined r as 0); "
         "PASS when s_ig > 0, s_ig >= s_m - 0.05 for saliency, guided_backprop, lrp, smoothgrad, "
-        "|s_ig - s_gradient_shap| <= 0.15 and s_knockoff <= s_ig / 2 (methods present). "
+        "|s_ig - s_gradient_shap| <= 0.15, s_knockoff <= s_ig / 2 and, against the control of random channel "
+        "scores, s_ig >= s_random + 0.1 (IG tells more than chance; methods present). "
     )
     detail = rule + f"strengths: {strengths}; {n_nan} of {len(rows)} r undefined (counted as 0)"
     detail += f"; skipped: {skipped}" if skipped else ""
@@ -453,16 +327,29 @@ def nf_6(fig11: pd.DataFrame) -> dict[str, str]:
         return make_row("NF-6", "", "NOT RUN", "no target has both r_sum and r_mean")
     per_layer = both.groupby(level=["model", "layer"]).mean()
     ok = (per_layer["sum"] < per_layer["mean"]) & (per_layer["sum"] < 0)
+    control = fig11[(fig11["method"] == SIZE_CONTROL) & (fig11["size"] == 0) & (fig11["aggregate"] == "sum")]
+    if len(control):  # the subset size alone (the sum of a constant score) over the same subsets
+        size_r, _ = _mean_r(control, ["model", "layer", "class_index", "target"])
+        per_layer["size"] = size_r.groupby(level=["model", "layer"]).mean().reindex(per_layer.index)
+        ok &= per_layer["sum"] < per_layer["size"]
     classes = {m: sorted(g.index.get_level_values("class_index").unique()) for m, g in both.groupby(level="model")}
-    per = "; ".join(f"{_key(c)}: r_sum {v['sum']:.3f}, r_mean {v['mean']:.3f}" for c, v in per_layer.iterrows())
+    per = "; ".join(
+        f"{_key(c)}: r_sum {v['sum']:.3f}, r_mean {v['mean']:.3f}"
+        + (f", r of the subset size {v['size']:.3f}" if "size" in v else "")
+        for c, v in per_layer.iterrows()
+    )
     measured = (
-        f"r_sum < r_mean on {int(ok.sum())} of {len(ok)} layers (mean r_sum {per_layer['sum'].mean():.2f}, "
-        f"r_mean {per_layer['mean'].mean():.2f})"
+        f"r_sum < r_mean (and below the subset size's r where given) on {int(ok.sum())} of {len(ok)} layers "
+        f"(mean r_sum {per_layer['sum'].mean():.2f}, r_mean {per_layer['mean'].mean():.2f})"
     )
     rule = (
-        "rule: IG, size 0; per (model, layer) mean over the targets of all classes (undefined r as 0); PASS when "
-        "mean r_sum < mean r_mean and mean r_sum < 0 on every layer. "
+        "rule: IG, size 0 (all subset sizes pooled); per (model, layer) mean over the targets of all classes "
+        "(undefined r as 0); PASS when mean r_sum < mean r_mean and mean r_sum < 0 on every layer and, as the "
+        "pooled sizes make any sum correlate with the loss, mean r_sum < mean r of the subset size alone (the "
+        "subset_size control). "
     )
+    if not len(control):
+        rule += "No subset_size control rows: that condition not checked. "
     detail = rule + f"classes counted: {classes}; {n_nan} of {len(rows)} r undefined (counted as 0)"
     if len(both) < len(pairs):
         detail += f"; {len(pairs) - len(both)} target(s) lacking an aggregate left out"

@@ -172,6 +172,17 @@ def neurflow_attribution(
         targets = evaluation_targets(cl.levels, layer, ev.n_targets)
         k = min(s.k, len(maps))
         k_max = min(max([*ev.k_values, k]), len(maps))
+        dropped = [kk for kk in ev.k_values if kk > k_max]
+        if dropped:
+            _log.warning(
+                "%s %s class %d: k %s exceed the class's %d patches; left out of Table 5 (more images per class: "
+                "neurflow.max_images)",
+                model_id,
+                layer,
+                cl.index,
+                dropped,
+                len(maps),
+            )
         ranked = {a: top_k_patches(means, a, k_max) for a in targets}
         attr = importance(
             sub, maps, ranked, n_steps=s.n_steps, method=s.method, batch_size=batch, progress=False, **given
@@ -400,6 +411,9 @@ def neurflow_fidelity(
             continue
         pos = np.flatnonzero(split.labels == cl.index)
         x = inp.normalize(split.images(pos, inp.size, inp.channels))
+        # the first 5 images of every other class: does a masking make the model predict the class for anything?
+        rest = np.concatenate([np.flatnonzero(split.labels == c)[:5] for c in np.unique(split.labels) if c != cl.index])
+        y = inp.normalize(split.images(rest, inp.size, inp.channels))
         tail = _FromBlock(chain.between(layers[-1], layers[0]))
         t = fidelity_table(
             tail,
@@ -413,6 +427,7 @@ def neurflow_fidelity(
             layouts=layouts,
             batch_size=batch,
             modules={layers[-1]: tail.bottom} | {b: model.get_submodule(b) for b in layers[1:-1]},
+            others=_block_maps(chain, y, layers[-1], batch, dev),
         )
         parts.append(t)
         sizes = {tau: {layer: len(c) for layer, c in v.items()} for tau, v in core.items()}

@@ -36,6 +36,7 @@ from .neuron_importance import core_neurons, importance
 from .patches import top_k_patches
 
 __all__ = [
+    "CONTROLS",
     "CORRELATION_COLUMNS",
     "OPTIMALITY_COLUMNS",
     "core_sets_by_tau",
@@ -47,6 +48,9 @@ __all__ = [
 ]
 
 OPTIMALITY_COLUMNS = ("target", "tau", "kind", "draw", "loss")
+# scores with no information about the channels, correlated beside the methods: ``subset_size`` (a constant,
+# whose sum is the subset's size) and ``random`` (seeded uniform scores per target)
+CONTROLS = ("subset_size", "random")
 CORRELATION_COLUMNS = ("target", "method", "size", "aggregate", "r", "n")
 
 
@@ -136,7 +140,9 @@ def knockout_tables(
     correlation : DataFrame
         :data:`CORRELATION_COLUMNS`: per target, method, subset size (0 = all sizes pooled) and aggregate
         (``sum`` or ``mean`` of ``|score|`` over the subset), Pearson ``r`` with the loss over the ``n``
-        subsets (:func:`pearson`; NaN when the loss or the score is constant).
+        subsets (:func:`pearson`; NaN when the loss or the score is constant). Beside the methods of
+        ``scores``, the :data:`CONTROLS` (``subset_size``: the sum is the subset size, which alone correlates
+        with the loss when sizes are pooled; ``random``: uniform scores seeded by ``[seed, 2, target]``).
     rows : int
         Forward rows evaluated.
     """
@@ -177,7 +183,11 @@ def knockout_tables(
     corr = []
     pooled = [m for ms in sized.values() for m in ms]
     for j, a in enumerate(targets):
-        for method, score in scores[a].items():
+        controls = {
+            "subset_size": np.ones(n_channels),
+            "random": np.random.default_rng([seed, 2, a]).random(n_channels),
+        }
+        for method, score in {**scores[a], **controls}.items():
             mag = np.abs(np.asarray(score, dtype=np.float64))
             for size, ms in [*sized.items(), (0, pooled)]:
                 loss = res.loss[ms, j]

@@ -55,6 +55,7 @@ FIDELITY_COLUMNS = (
     "relative_accuracy",
     "base_accuracy",
     "n_images",
+    "other_predicted",
 )
 
 
@@ -83,8 +84,10 @@ class _Masker:
         images: torch.Tensor,
         layouts: Mapping[str, str] | None,
         modules: Mapping[str, nn.Module] | None = None,
+        n_class: int | None = None,
     ) -> None:
         modules = dict(model.named_modules()) | dict(modules or {})
+        self.n_class = len(images) if n_class is None else int(n_class)
         unknown = [n for n in layers if not n or n not in modules]
         if unknown:
             raise ValueError(f"model has no layer(s) {unknown!r}; valid names: {[k for k in modules if k]}")
@@ -180,8 +183,15 @@ class _Masker:
     def accuracies(
         self, sets: Sequence[Mapping[str, np.ndarray]], mode: str, class_index: int, batch_size: int
     ) -> list[float]:
-        """:meth:`accuracy` of several maskings at once: rows (masking, image) share the forward passes, each
-        row zeroing its own channels (a 0/1 mask per row on every hooked layer)."""
+        """:meth:`accuracy` of several maskings at once (:meth:`rates` without the other classes' share)."""
+        return self.rates(sets, mode, class_index, batch_size)[0]
+
+    def rates(
+        self, sets: Sequence[Mapping[str, np.ndarray]], mode: str, class_index: int, batch_size: int
+    ) -> tuple[list[float], list[float]]:
+        """Per masking, the share of the class's images (the first ``n_class``) predicted as the class, and the
+        share of the other images (the rest; NaN when there are none) predicted as it. Rows (masking, image)
+        share the forward passes, each row zeroing its own channels (a 0/1 mask per row on every hooked layer)."""
         n_img = len(self.images)
         keep: dict[str, torch.Tensor] = {}
         for name in {n for one in sets for n in one}:
@@ -195,7 +205,7 @@ class _Masker:
                         mask[i] = 0.0
                         mask[i, chosen] = 1.0
             keep[name] = mask
-        hits = np.zeros(len(sets), dtype=np.int64)
+        hits = np.zeros((len(sets), n_img), dtype=bool)
         rows = len(sets) * n_img
         try:
             with torch.no_grad():
@@ -204,10 +214,12 @@ class _Masker:
                     which, image = r // n_img, r % n_img
                     self.keep = {name: m[which] for name, m in keep.items()}
                     logits = self.model(self.images[image].clone().to(self.device))
-                    np.add.at(hits, which.numpy(), (logits.argmax(1) == class_index).cpu().numpy())
+                    hits[which.numpy(), image.numpy()] = (logits.argmax(1) == class_index).cpu().numpy()
         finally:
             self.keep = {}
-        return (hits / n_img).tolist()
+        own, other = hits[:, : self.n_class], hits[:, self.n_class :]
+        others = other.mean(1) if other.shape[1] else np.full(len(sets), np.nan)
+        return own.mean(1).tolist(), others.tolist()
 
 
 def masked_accuracy(
@@ -306,6 +318,7 @@ def fidelity_table(
     layouts: Mapping[str, str] | None = None,
     batch_size: int = 256,
     modules: Mapping[str, nn.Module] | None = None,
+    others: torch.Tensor | None = None,
 ) -> pd.DataFrame:
     """Accuracy of a class's images when masking or retaining only core neurons, against random ones (Fig. 5).
 
@@ -354,6 +367,11 @@ def fidelity_table(
         that starts from the stored output of the bottom block (an ``nn.Identity`` standing for it, then the
         sub-network up to the logits; :class:`conceptscope.neurflow.BlockChain`), so that each evaluation runs
         only the blocks above it. ``images`` are then that model's inputs.
+    others : Tensor, optional
+        Inputs of other classes' images (like ``images``): the column ``other_predicted`` is the share of
+        them predicted as the class under the same masking (NaN without them). Retaining only a class's core
+        neurons can make the model predict the class for every input; then a high accuracy on the class's
+        images says nothing about the core neurons, and this column shows it.
 
     Returns
     -------
@@ -389,7 +407,10 @@ def fidelity_table(
         raise ValueError(f"core has repeated tau keys: {list(core)}")
     rng = np.random.default_rng(seed)
     rows: list[dict[str, Any]] = []
-    with _Masker(model, layers, images, layouts, modules) as masker:
+    n_class = len(images)
+    if others is not None and len(others):
+        images = torch.cat([images, others.to(images.device)])
+    with _Masker(model, layers, images, layouts, modules, n_class) as masker:
         cores: dict[int, dict[str, np.ndarray]] = {}
         for tau in taus:
             sets = core[tau]
@@ -422,8 +443,8 @@ def fidelity_table(
                         extra = {n: _draw(rng, pools[n], _n_extra(extend, len(c[n]))) for n in involved}
                         draws.append(("extended", d, {n: np.sort(np.concatenate([c[n], extra[n]])) for n in involved}))
                     for mode in MODES:
-                        accs = masker.accuracies([chosen for _, _, chosen in draws], mode, class_index, batch_size)
-                        for (kind, d, chosen), acc in zip(draws, accs, strict=True):
+                        accs, other = masker.rates([chosen for _, _, chosen in draws], mode, class_index, batch_size)
+                        for (kind, d, chosen), acc, oth in zip(draws, accs, other, strict=True):
                             rows.append(
                                 {
                                     "class_index": class_index,
@@ -437,7 +458,8 @@ def fidelity_table(
                                     "accuracy": acc,
                                     "relative_accuracy": acc / base if base > 0 else float("nan"),
                                     "base_accuracy": base,
-                                    "n_images": len(images),
+                                    "n_images": n_class,
+                                    "other_predicted": oth,
                                 }
                             )
     return pd.DataFrame(rows, columns=list(FIDELITY_COLUMNS[1:]))

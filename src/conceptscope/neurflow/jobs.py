@@ -241,12 +241,13 @@ def neurflow_claims(
     from ..claims import write_rows
     from . import eval_claims as ec
     from .claims import nf_12
+    from .fidelity_claims import nf_2, nf_10
 
     fig11 = _tables(methods)
     fid = _tables(fidelity)
     out = [
         ec.nf_1(_tables(optimality)),
-        ec.nf_2(fid),
+        nf_2(fid),
         ec.nf_3(fig11),
         ec.nf_4(fig11),
         ec.nf_5(_tables(timing)),
@@ -254,7 +255,7 @@ def neurflow_claims(
         ec.nf_7(_tables(overlaps)),
         ec.nf_8(_tables(l2)),
         ec.nf_9(_tables(k_ablation)),
-        ec.nf_10(fid),
+        nf_10(fid),
         ec.nf_11(_tables(crops)),
         nf_12(_tables(masking)),
     ]

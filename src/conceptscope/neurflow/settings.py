@@ -140,6 +140,7 @@ class NeurFlowEvaluation(Section):
         return {
             "neurflow.evaluation.optimality_tau": max(self.optimality_tau),
             "neurflow.evaluation.subset_sizes": max(self.subset_sizes),
+            "neurflow.evaluation.fidelity_tau": max(self.fidelity_tau),
             "neurflow.tau (core sets of Tables 3-5)": tau,
         }
 
@@ -265,7 +266,8 @@ class NeurFlowSettings(Section):
                             f"{key}: {size} channels exceed the {channels} channels of {layer} (models.{m}); "
                             f"lower it, probe a wider layer, or set neurflow.evaluation.run: false"
                         )
-            problems += _check_cuts(config, m, layers)
+            l2 = self.evaluation.l2_blocks.get(m, []) if self.evaluation.run else []
+            problems += _check_cuts(config, m, layers, l2)
         return problems
 
     def _check_classes(self, config: Mapping[str, Any], model: str) -> list[str]:
@@ -292,9 +294,12 @@ class NeurFlowSettings(Section):
         return list(self.layers.get(model, list(probed)[::-1]))
 
 
-def _check_cuts(config: Mapping[str, Any], model_id: str, layers: Sequence[str]) -> list[str]:
+def _check_cuts(
+    config: Mapping[str, Any], model_id: str, layers: Sequence[str], l2_blocks: Sequence[str] = ()
+) -> list[str]:
     """Whether ``model_id`` can be cut into the circuit's sub-networks: a ``torch.fx`` trace of the model built
-    on the ``meta`` device (no weights, no memory), each consecutive pair of blocks a cut."""
+    on the ``meta`` device (no weights, no memory), each consecutive pair of blocks a cut; and whether the
+    blocks of ``neurflow.evaluation.l2_blocks`` are modules of the model."""
     from ..models import build_model
     from .blocks import BlockChain
 
@@ -309,6 +314,13 @@ def _check_cuts(config: Mapping[str, Any], model_id: str, layers: Sequence[str])
             )
     except (RuntimeError, NotImplementedError, ValueError):
         return []  # reported by the model checks, or an op without a meta kernel: the circuit job will tell
+    names = dict(model.named_modules())
+    unknown = [b for b in l2_blocks if not b or b not in names]
+    if unknown:
+        return [
+            f"neurflow.evaluation.l2_blocks.{model_id}: {unknown} are not modules of {m['spec']} (models.{model_id}); "
+            f"list its layers with `python -m conceptscope.models {m['spec']}`"
+        ]
     try:
         chain = BlockChain(model, list(layers)[::-1])
         for upper, lower in zip(layers[:-1], layers[1:], strict=True):
