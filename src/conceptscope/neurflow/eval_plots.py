@@ -10,6 +10,7 @@ gives a figure that says so instead of raising.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -39,7 +40,8 @@ _R_LABEL = "mean Pearson r (undefined r as 0)"
 
 
 def _save(fig, path: str | Path, title: str) -> None:
-    fig.suptitle(title, fontsize=9)
+    width = max(40, int(fig.get_size_inches()[0] * 14))  # characters that fit the figure at 9 pt
+    fig.suptitle(textwrap.fill(title, width), fontsize=9)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -200,16 +202,19 @@ def plot_methods(table: pd.DataFrame, path: str | Path, *, title: str = "") -> N
         return _no_data(path, title, "no rows with aggregate sum and size > 0")
     means = _r0(rows).groupby(["model", "layer", "method", "size"], sort=True)["r"].mean()
     panels = list(means.index.droplevel(["method", "size"]).unique())
-    fig, axes = _grid(len(panels))
+    fig, axes = _grid(len(panels), width=4.6)
     for ax, (model, layer) in zip(axes, panels, strict=True):
         for method, series in means[(model, layer)].groupby(level="method"):
             sizes = series.index.get_level_values("size")
-            ax.plot(sizes, series.to_numpy(), marker="o", ms=3, lw=2.0 if method == IG else 1.0, label=method)
+            control = method in ("subset_size", "random")  # control scores: dashed grey
+            style = {"color": "grey", "ls": "--"} if control else {}
+            lw = 2.4 if method == IG else 1.0
+            ax.plot(sizes, series.to_numpy(), marker="o", ms=3, lw=lw, label=method, alpha=0.85, **style)
         ax.axhline(0, color="black", lw=0.6)
         ax.set_title(f"{model}/{layer}", fontsize=8)
         ax.set_xlabel("subset size", fontsize=7)
         ax.set_ylabel(_R_LABEL, fontsize=7)
-        ax.legend(fontsize=6)
+        ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     _save(fig, path, title)
 
 
@@ -273,12 +278,14 @@ def plot_overlaps(table: pd.DataFrame, path: str | Path, *, title: str = "") -> 
         return _no_data(path, title, "no F1 rows")
     means = rows.groupby(["model", "pair"], sort=False)["f1"].mean()
     models = list(dict.fromkeys(rows["model"]))
+    if not any(_paper_name(m) in PAPER_F1 for m in models):  # the paper's values as groups of their own
+        models += [f"paper {name}" for name in PAPER_F1]
     pairs = [p for p in PAIRS if p in set(rows["pair"])] + sorted(set(rows["pair"]) - set(PAIRS))
     fig, ax = plt.subplots(figsize=(max(5.0, 2.2 * len(models) + 1), 3.4), dpi=110)
     width = 0.8 / (2 * len(pairs))
     for j, pair in enumerate(pairs):
         ours = [float(means.get((m, pair), np.nan)) for m in models]
-        paper = [PAPER_F1.get(_paper_name(m), {}).get(pair, np.nan) for m in models]
+        paper = [PAPER_F1.get(_paper_name(m.removeprefix("paper ")), {}).get(pair, np.nan) for m in models]
         x = np.arange(len(models)) + 2 * j * width
         bars = ax.bar(x, ours, width, label=pair)
         ax.bar(x + width, paper, width, color=bars.patches[0].get_facecolor(), alpha=0.45, hatch="//")
