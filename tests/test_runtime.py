@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from conceptscope.runtime import remove_stale_temporaries, run_summary, temporary_path
 
 
@@ -45,3 +47,18 @@ def test_the_run_summary_counts_verdicts_and_lists_pages(tmp_path):
 def test_the_report_command_repeats_the_runs_config_files(tmp_path):
     text = run_summary(tmp_path / "results", ["my.yaml", "changes.yaml"])
     assert f"snakemake --report {tmp_path / 'results' / 'report.html'} --configfile my.yaml changes.yaml" in text
+
+
+def test_atomic_path_renames_when_complete_and_keeps_the_old_file_on_failure(tmp_path):
+    from conceptscope.runtime import atomic_path
+
+    out = tmp_path / "circuit.json"
+    with atomic_path(out) as tmp:
+        assert tmp.parent == out.parent and tmp.name.startswith(".circuit.json.tmp")
+        tmp.write_text("new")
+        assert not out.exists()  # nothing at the output until the block ends
+    assert out.read_text() == "new"
+    with pytest.raises(RuntimeError), atomic_path(out) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed")
+    assert out.read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["circuit.json"]

@@ -26,6 +26,7 @@ import torch
 
 from .. import models
 from ..jobs import open_split
+from ..runtime import atomic_path
 from .settings import NeurFlowSettings
 
 __all__ = ["neurflow_circuit", "neurflow_claims", "neurflow_evaluate", "neurflow_views"]
@@ -91,17 +92,20 @@ def neurflow_circuit(
         "positions": pos.tolist(),
         "device": str(dev),
     }
-    Path(circuit).write_text(json.dumps(c, indent=1))
-    torch.save(
-        {
-            "levels": res.levels,
-            "groups": {k: [asdict(g) for g in v] for k, v in res.groups.items()},
-            "semantic": {k: [asdict(g) for g in v] for k, v in res.semantic.items()},
-            "patch_max": res.patch_max,
-            "positions": pos,
-        },
-        arrays,
-    )
+    # written atomically (a temporary file, then a rename): a killed job never leaves a partial output
+    with atomic_path(arrays) as tmp:
+        torch.save(
+            {
+                "levels": res.levels,
+                "groups": {k: [asdict(g) for g in v] for k, v in res.groups.items()},
+                "semantic": {k: [asdict(g) for g in v] for k, v in res.semantic.items()},
+                "patch_max": res.patch_max,
+                "positions": pos,
+            },
+            tmp,
+        )
+    with atomic_path(circuit) as tmp:
+        tmp.write_text(json.dumps(c, indent=1))
     rows = sum(lv["evaluations"] for lv in res.levels)
     _log.info(
         "%s class %d: %d images, %d patches, %d nodes, %d edges, %d IG forward rows, %.1f s on %s",

@@ -24,7 +24,7 @@ from .. import activations, models
 from ..claims import write_rows
 from ..data import ImageSet
 from ..jobs import open_split
-from ..runtime import provenance
+from ..runtime import atomic_path, provenance
 from . import analysis, solvers, tcav, views
 from .claims import nmf_1, nmf_2
 from .settings import NmfSettings
@@ -168,33 +168,34 @@ def fit_coupled_nmf(*, result: str | Path, losses: str | Path, residuals: str | 
     fit = _fit_model(**inputs)
     res = fit.result
     names = _block_names(len(fit.D), fit.layers)
-    torch.save(
-        {
-            "P": [p.cpu() for p in res.P],
-            "O": [o.cpu() for o in res.O],
-            "F": res.F.cpu(),
-            "layers": fit.layers,
-            "labels": fit.labels,
-            "predictions": fit.predictions,
-            "image_size": list(fit.inp.size),
-            "channels": fit.inp.channels,
-            "blocks": names,
-            "residuals": res.residuals,
-            "block_norms": res.block_norms,
-            "block_scaling": res.block_scaling,
-            "meta": provenance(
-                settings=_solver_settings(fit.settings),
-                seed=fit.seed,
-                device=str(fit.device),
-                seconds=fit.seconds,
-                n_iter=res.n_iter,
-                converged=res.converged,
-                split=fit.settings.split,
-                dataset=fit.dataset_id,
-            ),
-        },
-        result,
-    )
+    with atomic_path(result) as tmp:
+        torch.save(
+            {
+                "P": [p.cpu() for p in res.P],
+                "O": [o.cpu() for o in res.O],
+                "F": res.F.cpu(),
+                "layers": fit.layers,
+                "labels": fit.labels,
+                "predictions": fit.predictions,
+                "image_size": list(fit.inp.size),
+                "channels": fit.inp.channels,
+                "blocks": names,
+                "residuals": res.residuals,
+                "block_norms": res.block_norms,
+                "block_scaling": res.block_scaling,
+                "meta": provenance(
+                    settings=_solver_settings(fit.settings),
+                    seed=fit.seed,
+                    device=str(fit.device),
+                    seconds=fit.seconds,
+                    n_iter=res.n_iter,
+                    converged=res.converged,
+                    split=fit.settings.split,
+                    dataset=fit.dataset_id,
+                ),
+            },
+            tmp,
+        )
     pd.DataFrame({"iteration": range(len(res.losses)), "objective": res.losses}).to_csv(losses, index=False)
     _residual_table(names, len(fit.D), res, [x.shape[0] for x in fit.D + fit.A]).to_csv(residuals, index=False)
     _log.info(
@@ -242,18 +243,19 @@ def fit_single_nmf(
     s = NmfSettings.from_config(settings)
     A, layers, _, _ = _nmf_matrices([cache])
     res = solvers.fit_single(torch.from_numpy(A[0]), **_solver_options(s, seed, device))
-    torch.save(
-        {
-            "O": [o.cpu() for o in res.O],
-            "F": res.F.cpu(),
-            "layers": layers,
-            "losses": res.losses,
-            "residuals": res.residuals,
-            "block_norms": res.block_norms,
-            "block_scaling": res.block_scaling,
-        },
-        result,
-    )
+    with atomic_path(result) as tmp:
+        torch.save(
+            {
+                "O": [o.cpu() for o in res.O],
+                "F": res.F.cpu(),
+                "layers": layers,
+                "losses": res.losses,
+                "residuals": res.residuals,
+                "block_norms": res.block_norms,
+                "block_scaling": res.block_scaling,
+            },
+            tmp,
+        )
     _log.info(
         "single NMF of %s: %d iterations, objective %.4g -> %.4g, relative residual %.4f (block scaling %s)",
         layers[0],
