@@ -73,3 +73,24 @@ def test_read_rows_rejects_foreign_files(tmp_path):
     pd.DataFrame([{**row, "verdict": "MAYBE"}]).to_csv(bad, index=False)
     with pytest.raises(ValueError, match="MAYBE"):
         claims.read_rows(bad)
+
+
+def test_gather_writes_the_claims_page_with_every_row(tmp_path):
+    """claims.html (the table of the report): every claim id with its verdict, rendered in headless Chromium."""
+    import re
+
+    from browser import chromium_or_skip, dump_dom
+
+    from conceptscope import jobs
+
+    rows = tmp_path / "rows.csv"
+    claims.write_rows(rows, [claims.make_row("NF-12", "ratio 2.5", "PASS", "rule: <b>not markup</b>")])
+    out = {k: tmp_path / f"claims.{k}" for k in ("csv", "md", "html")}
+    jobs.gather_claims(row_files=[str(rows)], not_run_reasons={"naps": "not configured"}, **out)
+    table = pd.read_csv(out["csv"])
+    binary = chromium_or_skip()
+    dom = dump_dom(binary, out["html"].resolve().as_uri(), tmp_path / "profile")
+    assert 'data-ready="1"' in re.search(r"<body([^>]*)>", dom).group(1)
+    cells = re.findall(r'<td class="(PASS|FAIL|NOT-RUN)">', dom)
+    assert len(cells) == len(table) == len(claims.claim_registry())
+    assert cells.count("PASS") == 1 and "&lt;b&gt;not markup&lt;/b&gt;" in dom  # text, never markup

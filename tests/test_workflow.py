@@ -328,3 +328,23 @@ def test_neurflow_evaluation_outputs_are_consistent(run_dir):
     assert timing.loc["integrated_gradients", "ratio_to_ig"] == pytest.approx(1.0)
     crops = pd.read_csv(fig / f"fig18_{model}_crops.csv")
     np.testing.assert_allclose(crops.groupby("layer")["share"].sum(), 1.0)
+
+
+def test_report_holds_every_figure_and_the_claims_table(run_dir):
+    """`snakemake --report`: every figure the run produced and the claims page, no docutils messages, renders."""
+    import os
+
+    from browser import chromium_or_skip, dump_dom
+
+    report = run_dir / "results" / "report.html"
+    res = snakemake(run_dir, "--report", str(report))
+    assert res.returncode == 0, res.stderr[-3000:]
+    text = report.read_text()
+    figures = sorted((run_dir / "results" / "figures").rglob("*.png"))
+    assert figures and not [p for p in figures if os.path.basename(p) not in text]
+    assert "claims.html" in text
+    for message in ("System Message", "Docutils", "(ERROR/", "(WARNING/", "Undefined substitution"):
+        assert message not in text, message
+    dom = dump_dom(chromium_or_skip(), report.resolve().as_uri(), run_dir / "chromium-profile")
+    assert 'id="loading-screen" style="display: none;"' in dom  # the report's app rendered
+    assert "Claims" in dom and "NeurFlow" in dom

@@ -228,12 +228,30 @@ def cache_activations(
 
 
 def gather_claims(
-    *, row_files: Sequence[str], not_run_reasons: Mapping[str, str], csv: str | Path, md: str | Path
+    *,
+    row_files: Sequence[str],
+    not_run_reasons: Mapping[str, str],
+    csv: str | Path,
+    md: str | Path,
+    html: str | Path | None = None,
 ) -> None:
-    """The reproduction table over every claim id (rows produced so far, else NOT RUN)."""
+    """The reproduction table over every claim id (rows produced so far, else NOT RUN): CSV, Markdown and, with
+    ``html``, a self-contained page (the table in ``snakemake --report``)."""
     from . import claims
+    from .pages import inline_json, render_page, write_page
+    from .runtime import atomic_path
 
     table = claims.gather_claims(row_files, not_run_reasons)
-    table.to_csv(csv, index=False)
+    with atomic_path(csv) as tmp:
+        table.to_csv(tmp, index=False)
     claims.write_claims_markdown(table, md)
+    if html is not None:
+        rows = table.fillna("").astype(str).to_dict(orient="records")
+        page = render_page(
+            "conceptscope",
+            "claims",
+            text={"TITLE": "conceptscope: the papers' claims"},
+            data={"DATA": inline_json(rows)},
+        )
+        write_page(html, page)
     _log.info("claims: %s", table["verdict"].value_counts().to_dict())

@@ -411,7 +411,11 @@ def get_not_run_reasons():
 
 
 def get_final_output():
-    targets = ["results/reproduction/claims.csv", "results/reproduction/claims.md"]
+    targets = [
+        "results/reproduction/claims.csv",
+        "results/reproduction/claims.md",
+        "results/reproduction/claims.html",
+    ]
     targets += nap_targets()
     targets += nmf_targets()
     targets += nas_targets()

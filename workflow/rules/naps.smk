@@ -135,7 +135,11 @@ rule fig14_side_by_side:
         b=lambda w: compare_files(int(w.pair))[1],
         manifest=lambda w: compare_files(int(w.pair))[2],
     output:
-        "results/figures/naps/fig14_pair{pair}_side_by_side.png",
+        report(
+            "results/figures/naps/fig14_pair{pair}_side_by_side.png",
+            caption="../report/naps_fig14.rst",
+            category="NAPs",
+        ),
     log:
         "logs/fig14_side_by_side/pair{pair}.log",
     conda:

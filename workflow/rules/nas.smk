@@ -35,7 +35,12 @@ rule nas_layer_views:
             category="NAS",
         ),
         html="results/nas/{model}/{layer}/summary.html",
-        neurons=directory("results/figures/nas/fig3-2_{model}_{layer}_neurons"),
+        neurons=report(
+            directory("results/figures/nas/fig3-2_{model}_{layer}_neurons"),
+            patterns=["{unit}.png"],
+            caption="../report/nas_neurons.rst",
+            category="NAS",
+        ),
     log:
         "logs/nas_layer_views/{model}_{layer}.log",
     conda:

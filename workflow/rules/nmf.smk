@@ -77,13 +77,21 @@ rule nmf_figures:
             category="Coupled NMF",
         ),
         table1_csv="results/figures/nmf/table1_{model}_factors.csv",
-        table1_png="results/figures/nmf/table1_{model}_factors.png",
+        table1_png=report(
+            "results/figures/nmf/table1_{model}_factors.png",
+            caption="../report/nmf_table1.rst",
+            category="Coupled NMF",
+        ),
         fig4=report(
             "results/figures/nmf/fig4_{model}_masks_neighbours.png",
             caption="../report/nmf_fig4.rst",
             category="Coupled NMF",
         ),
-        fig5="results/figures/nmf/fig5_{model}_accuracy_impurity.png",
+        fig5=report(
+            "results/figures/nmf/fig5_{model}_accuracy_impurity.png",
+            caption="../report/nmf_fig5.rst",
+            category="Coupled NMF",
+        ),
     log:
         "logs/nmf_figures/{model}.log",
     conda:
@@ -103,7 +111,11 @@ rule nmf_tcav:
         manifest=lambda w: nmf_manifest(w.model),
     output:
         csv="results/figures/nmf/fig6_{model}_tcav.csv",
-        png="results/figures/nmf/fig6_{model}_tcav.png",
+        png=report(
+            "results/figures/nmf/fig6_{model}_tcav.png",
+            caption="../report/nmf_fig6.rst",
+            category="Coupled NMF",
+        ),
     log:
         "logs/nmf_tcav/{model}.log",
     conda:

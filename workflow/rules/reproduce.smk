@@ -4,6 +4,11 @@ rule gather_claims:
     output:
         csv="results/reproduction/claims.csv",
         md="results/reproduction/claims.md",
+        html=report(
+            "results/reproduction/claims.html",
+            caption="../report/claims.rst",
+            category="Claims",
+        ),
     log:
         "logs/gather_claims/gather_claims.log",
     conda:
