@@ -73,3 +73,16 @@ def test_json_files_are_compared_without_their_seconds(tmp_path):
     assert res.identical and res.timing_only == ["neurflow/m/class0/circuit.json"]
     (b / "neurflow/m/class0/circuit.json").write_text(json.dumps({"seconds": 2.5, "nodes": [1, 3]}))
     assert compare_trees(a, b).differences == ["neurflow/m/class0/circuit.json: differs"]
+
+
+def test_claim_rows_measured_from_cpu_times_are_left_out(tmp_path):
+    """NF-5 (CPU-time ratios) may differ between two runs; any other claim row may not."""
+    a, b = _tree(tmp_path / "a"), _tree(tmp_path / "b")
+    (a / "reproduction/claims.csv").write_text("claim_id,verdict\nNAP-1,PASS\nNF-5,FAIL\n")
+    (b / "reproduction/claims.csv").write_text("claim_id,verdict\nNAP-1,PASS\nNF-5,PASS\n")
+    assert compare_trees(a, b).timing_only == ["reproduction/claims.csv"]
+    (b / "reproduction/claims.csv").write_text("claim_id,verdict\nNAP-1,FAIL\nNF-5,PASS\n")
+    assert compare_trees(a, b).differences == ["reproduction/claims.csv: differs"]
+    (a / "figures/naps/f10.csv").write_text("method,cpu_seconds_per_target,ratio_to_ig\nlrp,0.2,0.5\n")
+    (b / "figures/naps/f10.csv").write_text("method,cpu_seconds_per_target,ratio_to_ig\nlrp,0.3,0.6\n")
+    assert "figures/naps/f10.csv" in compare_trees(a, b).timing_only

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from conftest import run_snakemake
 
 from conceptscope import activations, claims, data, models
 
@@ -24,17 +25,12 @@ pytestmark = pytest.mark.workflow
 
 
 def snakemake(workdir: Path, *args: str, config: Path = TEST_CONFIG) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir)]
-    cmd += ["--configfile", str(config), *args]
-    return subprocess.run(cmd, capture_output=True, text=True, cwd=workdir, timeout=900)
+    return run_snakemake(workdir, *args, config=config)
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    work = tmp_path_factory.mktemp("suite")
-    res = snakemake(work, "--cores", "2")
-    assert res.returncode == 0, res.stderr[-4000:]
-    return work
+def run_dir(suite_run) -> Path:
+    return suite_run
 
 
 def test_suite_builds_every_target(run_dir):

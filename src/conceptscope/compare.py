@@ -11,9 +11,11 @@ tables such as NeurFlow's ``masking.csv``), every JSON file (``circuit.json``,
 bit: same shape, dtype and bytes; HDF5 attributes such as provenance are not
 compared), prints one line per difference and a summary, and exits 1 if
 anything differs or is missing on one side. Wall-clock values differ between
-any two runs: table columns and JSON keys whose name ends in ``seconds``
-(:data:`TIMING_COLUMNS`) are left out, and the summary counts the files where
-they did differ. Torch files (``.pt``) and images are not compared.
+any two runs: table columns and JSON keys whose name ends in ``seconds``, and
+the ratios of CPU times (:data:`TIMING_COLUMNS`), are left out, as are the
+claim rows measured from CPU times (:data:`TIMING_CLAIMS`, in any table with a
+``claim_id`` column), and the summary counts the files where they did differ.
+Torch files (``.pt``) and images are not compared.
 """
 
 from __future__ import annotations
@@ -31,9 +33,11 @@ import h5py
 import numpy as np
 import pandas as pd
 
-__all__ = ["TIMING_COLUMNS", "TreeComparison", "compare_trees"]
+__all__ = ["TIMING_CLAIMS", "TIMING_COLUMNS", "TreeComparison", "compare_trees"]
 
-TIMING_COLUMNS = re.compile(r"seconds$")
+TIMING_COLUMNS = re.compile(r"(seconds|seconds_per_target|ratio_to_ig)$")
+# claim rows measured from wall-clock values (NF-5: CPU seconds of attribution methods)
+TIMING_CLAIMS = ("NF-5",)
 
 
 @dataclass
@@ -115,6 +119,11 @@ def _equal_but_timing(a: Path, b: Path) -> bool:
     if list(ta.columns) != list(tb.columns) or ta.shape != tb.shape:
         return False
     keep = [c for c in ta.columns if not TIMING_COLUMNS.search(str(c))]
+    if "claim_id" in ta.columns:
+        timed = ta["claim_id"].isin(TIMING_CLAIMS)
+        if not timed.any() or not timed.equals(tb["claim_id"].isin(TIMING_CLAIMS)):
+            return False
+        return ta[~timed].equals(tb[~timed])
     return len(keep) < len(ta.columns) and ta[keep].equals(tb[keep])
 
 

@@ -52,6 +52,7 @@ __all__ = [
     "check_folder_splits",
     "check_split_files",
     "class_count",
+    "fetch_data",
     "fit_to_input",
     "folder_classes",
     "load_split",
@@ -340,6 +341,30 @@ def _download(kind: str, root: Path) -> None:
     cls = {"mnist": tvd.MNIST, "cifar10": tvd.CIFAR10, "cifar100": tvd.CIFAR100}[kind]
     for train in (True, False):
         cls(str(root), train=train, download=True)
+
+
+def fetch_data(spec: Mapping[str, Any], *, key: str = "datasets.<id>") -> list[str]:
+    """Download the files of a data set that torchvision can fetch (``mnist``, ``cifar10``, ``cifar100`` with
+    ``download: true``) into its ``root`` when they are missing; the archives fetched (empty when nothing was
+    needed: other kinds are read from folders the user provides).
+
+    Raises
+    ------
+    DataMissingError
+        When the files are missing and cannot be downloaded (offline), naming the folder.
+    """
+    kind = spec["kind"]
+    if kind not in ("mnist", "cifar10", "cifar100") or not spec.get("download"):
+        return []
+    absent = [split for split in ("train", "test") if _missing_files(spec, split, key) is not None]
+    if not absent:
+        return []
+    root = _root(spec, key, kind)
+    try:
+        _download(kind, root)
+    except Exception as err:  # torchvision raises URLError, RuntimeError, ... when offline
+        raise DataMissingError(f"{key} ({kind}): could not download into {root}: {type(err).__name__}: {err}") from err
+    return [f"{key} ({kind}) -> {root}"]
 
 
 def _read_idx(path: Path) -> np.ndarray:

@@ -27,7 +27,15 @@ import torch
 from . import data, models
 from .runtime import provenance
 
-__all__ = ["cache_activations", "gather_claims", "open_split", "plot_training", "prepare_split", "train_model"]
+__all__ = [
+    "cache_activations",
+    "gather_claims",
+    "open_split",
+    "plot_training",
+    "prefetch",
+    "prepare_split",
+    "train_model",
+]
 
 _log = logging.getLogger("conceptscope")
 
@@ -255,3 +263,46 @@ def gather_claims(
         )
         write_page(html, page)
     _log.info("claims: %s", table["verdict"].value_counts().to_dict())
+
+
+def prefetch(
+    *, models_config: Mapping[str, Mapping[str, Any]], datasets: Mapping[str, Mapping[str, Any]], done: str | Path
+) -> None:
+    """Everything a config needs from the internet, into the caches the jobs read (run where there is internet,
+    e.g. a cluster's login node, before the compute jobs): the pretrained weights of every model with
+    ``pretrained: true`` (:func:`conceptscope.models.fetch_weights`: Hugging Face or torch hub cache) and the
+    archives of every data set with ``download: true`` (:func:`conceptscope.data.fetch_data`). ``done``
+    lists what is in place.
+
+    Raises
+    ------
+    RuntimeError
+        Naming every item that could not be fetched, its cache directory, and the command to run on a
+        machine with internet; nothing already fetched is lost.
+    """
+    lines, missing = [], []
+    for m_id, m in models_config.items():
+        if not m.get("pretrained"):
+            continue
+        try:
+            path = models.fetch_weights(m["spec"])
+        except models.PretrainedWeightsError as err:
+            missing.append(f"models.{m_id} ({m['spec']}): {err}")
+        else:
+            lines.append(f"models.{m_id} ({m['spec']}): {path}")
+    for d_id, d in datasets.items():
+        try:
+            fetched = data.fetch_data(d, key=f"datasets.{d_id}")
+        except data.DataMissingError as err:
+            missing.append(str(err))
+        else:
+            lines += fetched
+    if missing:
+        raise RuntimeError(
+            f"prefetch: {len(missing)} item(s) could not be fetched (this machine is probably offline):\n  "
+            + "\n  ".join(missing)
+            + "\nRun `snakemake prefetch --configfile <your config>` on a machine with internet (a cluster's "
+            "login node) that shares these cache directories with the compute nodes, then run the suite."
+        )
+    Path(done).write_text("".join(f"{line}\n" for line in lines) or "nothing to fetch\n")
+    _log.info("prefetch: %d item(s) in place", len(lines))

@@ -39,13 +39,14 @@ from .data import ImageSet
 from .runtime import temporary_path
 
 __all__ = [
-    "LOCAL_ARCHITECTURES",
-    "TRAINING_DEFAULTS",
     "InputSpec",
-    "list_layers",
+    "LOCAL_ARCHITECTURES",
     "PretrainedWeightsError",
+    "TRAINING_DEFAULTS",
     "build_model",
     "evaluate_accuracy",
+    "fetch_weights",
+    "list_layers",
     "load_model",
     "predict",
     "resolve_device",
@@ -288,6 +289,28 @@ def build_model(
     if input_size:
         inp = InputSpec(tuple(input_size), inp.channels, inp.mean, inp.std)
     return model, inp
+
+
+def fetch_weights(spec: str) -> Path | None:
+    """Download the pretrained weights of a timm / torchvision ``spec`` into their cache; the cached file.
+
+    The Hugging Face cache (timm) or the torch hub cache (``torch.hub.get_dir()/checkpoints``) is where
+    :func:`build_model` looks for them on a machine without internet (a cluster's compute nodes). Returns the
+    cached file (None for a ``local:`` spec, which has no published weights).
+
+    Raises
+    ------
+    PretrainedWeightsError
+        When the weights are not cached and cannot be downloaded (offline), naming the cache directory.
+    """
+    source, name = _parse_spec(spec)
+    if source == "local":
+        return None
+    found = _cached_weights(source, name)
+    if found is None:
+        build_model(spec, n_classes=1000, in_channels=3, pretrained=True)  # into the cache, or raises offline
+        found = _cached_weights(source, name)
+    return found
 
 
 def _check_name(spec: str, source: str, name: str) -> None:
