@@ -61,6 +61,19 @@ def own_config(tmp_path_factory) -> Path:
         "eta_chance": 1.0,
     }  # 12 images: see test.yaml
     cfg["neurflow"] |= {"max_images": 3, "tau": 3, "k": 5, "n_steps": 4, "n_random": 2, "debug_images": 4}
+    cfg["neurflow"]["evaluation"] = {
+        "n_targets": 2,
+        "optimality_tau": [2, 4],
+        "n_random": 2,
+        "subset_sizes": [1, 2, 4],
+        "n_subsets": 3,
+        "fidelity_tau": [2, 3],
+        "fidelity_random": 1,
+        "k_values": [3],
+        "mct_steps": 3,
+        "smoothgrad_samples": 2,
+        "gradient_shap_samples": 2,
+    }
     path = work / "own.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
