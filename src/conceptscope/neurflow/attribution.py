@@ -111,18 +111,10 @@ from .accumulate import _EvalNoParamGrad
 from .blocks import _unit_mean
 from .knockoffs import _numpy_global_seed, knockoff_statistics
 from .neuron_importance import _channels_first
+from .settings import ATTRIBUTION_METHODS
 
 __all__ = ["ATTRIBUTION_METHODS", "AttributionRefused", "channel_attributions", "method_scores"]
 
-ATTRIBUTION_METHODS = (
-    "integrated_gradients",
-    "saliency",
-    "guided_backprop",
-    "lrp",
-    "smoothgrad",
-    "gradient_shap",
-    "knockoff",
-)
 
 # Operations outside modules through which captum's LRP (a plain gradient there) redistributes relevance
 # correctly: they move, copy, select or gate values (ReLU passes relevance where the unit is active; an
