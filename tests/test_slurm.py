@@ -58,7 +58,7 @@ def test_test_suite_runs_through_the_slurm_profile_and_equals_the_local_run(suit
     planned = sum(int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", out, re.M) if rule != "total")
     local = len(re.findall(r"^localrule ", out, re.M))
     assert submitted and len(set(submitted)) == len(submitted) == planned - local, (planned, local, submitted)
-    logs = {p.stem for p in (work / ".snakemake" / "slurm_logs").rglob("*.log")}
+    logs = {p.stem for p in (work / "logs" / "slurm").rglob("*.log")}  # the profile's slurm-logdir
     assert set(submitted) <= logs
     # the same tables as the local run of the same config (wall-clock values and CPU-time ratios aside)
     cmp = compare_trees(suite_run / "results", work / "results")
