@@ -19,6 +19,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from .runtime import atomic_path, write_text
+
 __all__ = [
     "PAPERS",
     "ROW_COLUMNS",
@@ -70,8 +72,8 @@ def make_row(claim_id: str, measured_value: str, verdict: str, detail: str = "")
 
 
 def write_rows(path: str | Path, rows: Iterable[Mapping[str, str]]) -> None:
-    """Write claim rows as CSV with the shared columns."""
-    with open(path, "w", newline="", encoding="utf-8") as fh:
+    """Write claim rows as CSV with the shared columns (atomically: a failure leaves no partial file)."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, fieldnames=ROW_COLUMNS)
         w.writeheader()
         for row in rows:
@@ -152,7 +154,7 @@ def write_claims_markdown(table: pd.DataFrame, path: str | Path) -> None:
                 r["detail"],
             ]
             lines.append("| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
-    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_text(path, "\n".join(lines) + "\n")
 
 
 class Trend(NamedTuple):

@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 
 from . import data, models
-from .runtime import provenance
+from .runtime import provenance, write_json, write_table, write_text
 
 __all__ = [
     "cache_activations",
@@ -73,7 +73,7 @@ def prepare_split(dataset: Mapping[str, Any], split: str, manifest: str | Path) 
     )
     if images.superclass_labels is not None and images.superclass_names is not None:
         table["superclass"] = [images.superclass_names[i] for i in images.superclass_labels]
-    table.to_csv(manifest, index=False)
+    write_table(table, manifest, index=False)
     counts = table["class_name"].value_counts().sort_index()
     _log.info(
         "%s/%s: %d samples, %d classes, per class %d..%d",
@@ -158,7 +158,7 @@ def train_model(
         "model": model_id,
     }
     models.save_model(weights, model.cpu(), inp, meta)
-    Path(metrics).write_text(json.dumps(result, indent=2, default=list))
+    write_json(metrics, result, default=list)
     _log.info("train acc %s, test acc %s", result["train_accuracy"], result["test_accuracy"])
 
 
@@ -177,7 +177,7 @@ def plot_training(*, metrics: str | Path, png: str | Path, csv: str | Path) -> N
     """Training curve and accuracies of one model (figure + the table behind it)."""
     m = json.loads(Path(metrics).read_text())
     table = pd.DataFrame(m["history"], columns=["epoch", "train_loss", "train_acc_running", "test_acc", "seconds"])
-    table.to_csv(csv, index=False)
+    write_table(table, csv, index=False)
     from . import plots  # matplotlib only where a figure is drawn
 
     plots.plot_training(table, m, png)
@@ -304,5 +304,5 @@ def prefetch(
             + "\nRun `snakemake prefetch --configfile <your config>` on a machine with internet (a cluster's "
             "login node) that shares these cache directories with the compute nodes, then run the suite."
         )
-    Path(done).write_text("".join(f"{line}\n" for line in lines) or "nothing to fetch\n")
+    write_text(done, "".join(f"{line}\n" for line in lines) or "nothing to fetch\n")
     _log.info("prefetch: %d item(s) in place", len(lines))

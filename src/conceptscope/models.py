@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from .data import ImageSet
-from .runtime import temporary_path
+from .runtime import atomic_path
 
 __all__ = [
     "InputSpec",
@@ -453,10 +453,8 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
 
 def save_model(path: str | Path, model: nn.Module, inp: InputSpec, meta: Mapping[str, Any]) -> None:
     """Save weights, input spec and build arguments (atomically) to ``path``."""
-    path = Path(path)
-    tmp = temporary_path(path)
-    torch.save({"state_dict": model.state_dict(), "input": asdict(inp), "meta": dict(meta)}, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        torch.save({"state_dict": model.state_dict(), "input": asdict(inp), "meta": dict(meta)}, tmp)
 
 
 def load_model(path: str | Path, device: str | torch.device | None = "cpu") -> tuple[nn.Module, InputSpec, dict]:

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from .runtime import write_text
 
 __all__ = ["READY_JS", "inline_json", "read_static", "render_page", "write_page"]
 
@@ -84,10 +85,6 @@ def inline_json(obj: Any, default: Callable[[Any], Any] | None = None) -> str:
 
 
 def write_page(path: str | Path, page: str) -> Path:
-    """Write ``page`` to ``path`` (parents created) through a temporary file, so a reader never sees half a page."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")  # see conceptscope.runtime.temporary_path
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    """Write ``page`` to ``path`` (parents created) through a temporary file, so a reader never sees half a page
+    (:func:`conceptscope.runtime.write_text`)."""
+    return write_text(path, page)

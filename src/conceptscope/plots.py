@@ -18,6 +18,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from .runtime import save_figure  # noqa: E402
+
 __all__ = ["plot_training"]
 
 
@@ -45,5 +47,5 @@ def plot_training(history: pd.DataFrame, metrics: Mapping[str, Any], path: str |
         f"train {fmt(metrics['train_accuracy'])}, {metrics['eval_split']} {fmt(metrics['test_accuracy'])}",
         fontsize=9,
     )
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)

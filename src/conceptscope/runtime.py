@@ -4,11 +4,20 @@ Every script in ``workflow/scripts/`` is one call of :func:`run_job`: it points
 the ``conceptscope`` logger at the rule's ``log:`` file (uncaught exceptions
 land there too), gives torch the threads Snakemake granted, and calls one job
 function with plain keyword arguments taken from the ``snakemake`` object.
+
+Every result file is written atomically: to a temporary file beside it
+(:func:`temporary_path`), renamed onto the output only when complete
+(:func:`atomic_path`), so a killed job never leaves a partial file that a
+later run accepts. :func:`write_text`, :func:`write_json`, :func:`write_table`,
+:func:`save_figure` and :func:`save_image` do this for text, JSON, CSV tables,
+matplotlib figures and PIL images. This module imports neither torch nor
+matplotlib nor pandas at import time.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import platform
@@ -16,11 +25,14 @@ import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+    from PIL.Image import Image
 
 __all__ = [
     "atomic_path",
@@ -29,8 +41,13 @@ __all__ = [
     "remove_stale_temporaries",
     "run_job",
     "run_summary",
+    "save_figure",
+    "save_image",
     "set_threads",
     "temporary_path",
+    "write_json",
+    "write_table",
+    "write_text",
 ]
 
 _TEMPORARY = re.compile(r"^\..+\.tmp\d*$")  # .<name>.tmp<pid>: a result being written
@@ -56,11 +73,15 @@ def configure_logging(log_path: str | Path | None) -> logging.Logger:
 
 def set_threads(threads: int) -> None:
     """Use the threads Snakemake granted the job for torch's CPU kernels."""
+    import torch
+
     torch.set_num_threads(max(1, int(threads)))
 
 
 def provenance(**fields: Any) -> dict[str, Any]:
     """Effective parameters plus library, torch and host versions, for sidecars."""
+    import torch
+
     return {
         "conceptscope": __version__,
         "torch": torch.__version__,
@@ -105,6 +126,114 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+# compression pandas infers from a CSV path's suffix (the temporary's name ends in .tmp<pid>, so say it)
+_CSV_COMPRESSION = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd"}
+
+
+def _prepared(path: str | Path) -> Path:
+    """``path`` as a Path, its folder created."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def write_text(path: str | Path, text: str, *, encoding: str = "utf-8") -> Path:
+    """Write ``text`` to ``path`` (parents created) atomically (:func:`atomic_path`); returns ``path``.
+
+    Raises
+    ------
+    OSError
+        When the folder cannot be created or the file cannot be written or renamed; ``path`` is then left as
+        it was and no temporary file remains.
+    """
+    path = _prepared(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding=encoding)
+    return path
+
+
+def write_json(path: str | Path, obj: Any, *, indent: int | None = 2, **dumps_kwargs: Any) -> Path:
+    """Write ``obj`` as JSON (``json.dumps(obj, indent=indent, **dumps_kwargs)``, newline-terminated) to
+    ``path`` atomically (:func:`write_text`); returns ``path``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        When ``obj`` is not JSON serialisable (raised before anything is written).
+    OSError
+        As :func:`write_text`.
+    """
+    return write_text(path, json.dumps(obj, indent=indent, **dumps_kwargs) + "\n")
+
+
+def write_table(table: pd.DataFrame | pd.Series, path: str | Path, **to_csv_kwargs: Any) -> Path:
+    """Write ``table`` as CSV (``table.to_csv(tmp, **to_csv_kwargs)``) to ``path`` atomically; returns ``path``.
+
+    The compression pandas would infer from ``path`` (``.csv.gz``, ...) is kept: the temporary's name ends
+    in ``.tmp<pid>``, so it is passed explicitly unless ``compression`` is given.
+
+    Raises
+    ------
+    OSError
+        As :func:`write_text`.
+    Exception
+        Whatever ``table.to_csv`` raises; ``path`` is then left as it was and no temporary file remains.
+    """
+    path = _prepared(path)
+    to_csv_kwargs.setdefault("compression", _CSV_COMPRESSION.get(path.suffix.lower()))
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, **to_csv_kwargs)
+    return path
+
+
+def save_figure(fig: Figure, path: str | Path, **savefig_kwargs: Any) -> Path:
+    """Save a matplotlib figure (``fig.savefig(tmp, **savefig_kwargs)``) to ``path`` atomically; returns ``path``.
+
+    The format is the one of ``path``'s suffix (``.png``, ``.pdf``, ``.svg``, ...), passed explicitly unless
+    ``format`` is given (the temporary's name ends in ``.tmp<pid>``). The figure is not closed.
+
+    Raises
+    ------
+    ValueError
+        When matplotlib supports no format of that name.
+    OSError
+        As :func:`write_text`.
+    Exception
+        Whatever ``fig.savefig`` raises; ``path`` is then left as it was and no temporary file remains.
+    """
+    path = _prepared(path)
+    if path.suffix:
+        savefig_kwargs.setdefault("format", path.suffix[1:].lower())
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, **savefig_kwargs)
+    return path
+
+
+def save_image(image: Image, path: str | Path, **save_kwargs: Any) -> Path:
+    """Save a PIL image (``image.save(tmp, **save_kwargs)``) to ``path`` atomically; returns ``path``.
+
+    The format is the one PIL registers for ``path``'s suffix, passed explicitly unless ``format`` is given.
+
+    Raises
+    ------
+    ValueError
+        When PIL knows no format for ``path``'s suffix and none is given.
+    OSError
+        As :func:`write_text`, or when PIL cannot encode the image in that format.
+    """
+    path = _prepared(path)
+    if "format" not in save_kwargs:
+        from PIL import Image as PILImage
+
+        fmt = PILImage.registered_extensions().get(path.suffix.lower())
+        if fmt is None:
+            raise ValueError(f"save_image: no image format for the suffix {path.suffix!r} of {path}; pass format=")
+        save_kwargs["format"] = fmt
+    with atomic_path(path) as tmp:
+        image.save(tmp, **save_kwargs)
+    return path
 
 
 def remove_stale_temporaries(root: str | Path = "results") -> list[Path]:

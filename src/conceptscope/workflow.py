@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from .data import DATASET_KINDS, check_split_files, split_names
+from .runtime import write_text
 from .settings import ConfigError, Section
 
 __all__ = [
@@ -69,8 +70,7 @@ def validate_config(config: dict[str, Any], schema: str | Path, *, detail: str |
     except WorkflowError as err:
         where = ""
         if detail is not None:
-            Path(detail).parent.mkdir(parents=True, exist_ok=True)
-            Path(detail).write_text(str(err), encoding="utf-8")
+            write_text(detail, str(err))
             where = f"\n  (the validator's full report: {detail})"
         raise ConfigError("invalid configuration:\n  - " + schema_problem(config, schema) + where) from None
     check_config(config)

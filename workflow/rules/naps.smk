@@ -1,9 +1,12 @@
 # Neural Activation Patterns (Bäuerle, Jönsson, Ropinski): per-layer NAPs from
-# the activation cache, the paper's figures, and the claim rows NAP-1/2/4.
+# the activation cache, the paper's figures, and the claim rows NAP-1 to NAP-5.
 # Jobs: conceptscope.naps.jobs; each rule passes the whole naps section.
 
 if NAPS["models"]:
     PAPERS_RUN["naps"] = ["results/reproduction/naps_claims.csv"]
+
+# NAP-3: the models of naps.accuracy_pairs, each once, in order
+NAP3_MODELS = list(dict.fromkeys(m for pair in NAPS["accuracy_pairs"] for m in pair))
 
 
 rule extract_naps:
@@ -64,6 +67,8 @@ rule fig6_disentanglement:
     params:
         pairs=lambda w: nap_pairs(w.model),
         layers=lambda w: MODELS[w.model]["layers"],
+        settings=NAPS,
+        seed=config["seed"],
     script:
         "../scripts/fig6_disentanglement.py"
 
@@ -92,12 +97,16 @@ rule nap_claims:
         fig8=expand(
             rules.fig8_input_size.output.csv, model=NAPS["input_size"]["models"]
         ),
+        metrics=expand(rules.train_model.output.metrics, model=NAP3_MODELS),
+        weights=expand(rules.train_model.output.weights, model=NAP3_MODELS),
     output:
         "results/reproduction/naps_claims.csv",
     log:
         "logs/nap_claims/nap_claims.log",
     conda:
         "../envs/conceptscope.yaml"
+    params:
+        pairs=NAPS["accuracy_pairs"],
     script:
         "../scripts/nap_claims.py"
 

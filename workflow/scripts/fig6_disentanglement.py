@@ -6,4 +6,5 @@ from conceptscope.runtime import run_job
 if __name__ == "__main__":
     smk = snakemake  # noqa: F821 - injected by Snakemake's script directive
     files = {tuple(pair): path for pair, path in zip(smk.params.pairs, smk.input, strict=True)}
-    run_job(smk, jobs.fig6_disentanglement, files=files, layers=smk.params.layers, **dict(smk.output.items()))
+    params = {k: smk.params[k] for k in ("layers", "settings", "seed")}
+    run_job(smk, jobs.fig6_disentanglement, files=files, **params, **dict(smk.output.items()))

@@ -1,4 +1,4 @@
-"""Claim rules of the NAP paper: NAP-1 (Fig. 6), NAP-2 (Fig. 8), NAP-4 (Sect. 6).
+"""Claim rules of the NAP paper: NAP-1 (Fig. 6), NAP-2 (Fig. 8), NAP-3 (Fig. 6 right), NAP-4, NAP-5 (Fig. 9-14).
 
 Each rule judges only evidence that can show its claim: a NAP count must be a
 finite number >= 0 (else NOT RUN naming the rows), a trend needs at least two
@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 
 from ..claims import Trend, invalid_values, make_row, rank_trend
+from .settings import SIZE_TOLERANCE
 
-__all__ = ["nap_1", "nap_2", "nap_4"]
+__all__ = ["nap_1", "nap_2", "nap_3", "nap_4", "nap_5"]
 
 _NO_NAPS = "no NAP on any layer (every input is noise): too few inputs to judge the claim"
 
@@ -167,4 +168,129 @@ def nap_4(counts: pd.DataFrame) -> dict[str, str]:
         f"median Spearman rho(depth, NAP count) = {med:+.2f} over {len(defined)} (model, method)s",
         "PASS" if med > 0 else "FAIL",
         f"rule: median over (model, method) of rho > 0; median per model: {per_model}{left_out}",
+    )
+
+
+def _one_per_dense_layer(counts: pd.DataFrame) -> pd.DataFrame:
+    """Dense layers are never aggregated: their NAPs are the same under every method name; keep one row."""
+    dense = counts["kind"] == "dense" if "kind" in counts.columns else pd.Series(False, index=counts.index)
+    first = ~counts[dense].duplicated(["model", "layer"])
+    return pd.concat([counts[~dense], counts[dense][first]]).sort_index()
+
+
+_NO_PAIRS = (
+    "naps.accuracy_pairs is empty: pair two models of equal size on the same inputs (config/config.yaml pairs the "
+    "MNIST CNN at two training budgets; config/paper/naps.yaml pairs ResNet50 and ResNet50V2)"
+)
+
+
+def nap_3(counts: pd.DataFrame, models: pd.DataFrame, pairs: list[list[str]]) -> dict[str, str]:
+    """NAP-3 (Fig. 6 right): of two models of equal size, the more accurate gives more NAPs on most layers.
+
+    ``counts``: the Fig. 6 rows (model, layer, depth, kind, method, n_naps);
+    ``models``: rows (model, test_accuracy, n_parameters); ``pairs``: the
+    ``naps.accuracy_pairs``. Per pair, layers are matched by position
+    (``depth``) and compared per disentanglement (a dense layer once: its NAPs
+    are the same under every method). A cell counts as "more" when the more
+    accurate model has strictly more NAPs; cells where both have none are left
+    out (nothing to compare). A pair is left out (named) when the accuracies
+    are equal or the parameter counts differ by more than
+    :data:`~conceptscope.naps.settings.SIZE_TOLERANCE` of the larger. PASS
+    when more than half of all compared cells are "more"; NOT RUN without
+    pairs, with an accuracy outside [0, 1] or NaN, or without cells.
+    """
+    if not pairs:
+        return make_row("NAP-3", "", "NOT RUN", _NO_PAIRS)
+    problem = _columns(counts, ("model", "layer", "depth", "method", "n_naps")) or _columns(
+        models, ("model", "test_accuracy", "n_parameters")
+    )
+    if problem:
+        return make_row("NAP-3", "", "NOT RUN", problem)
+    problem = invalid_values(models, "test_accuracy", minimum=0, maximum=1, keys=("model",))
+    problem = problem or invalid_values(models, "n_parameters", minimum=1, keys=("model",))
+    problem = problem or invalid_values(counts, "n_naps", minimum=0, keys=("model", "layer", "method"))
+    if problem:
+        return make_row("NAP-3", "", "NOT RUN", f"no evidence: {problem}")
+    info = models.set_index("model")
+    counts = _one_per_dense_layer(counts)
+    more = compared = 0
+    parts, left_out = [], []
+    for a, b in pairs:
+        missing = [m for m in (a, b) if m not in info.index or not (counts["model"] == m).any()]
+        if missing:
+            left_out.append(f"{a} vs {b}: no NAP counts or metrics for {missing}")
+            continue
+        acc_a, acc_b = float(info.at[a, "test_accuracy"]), float(info.at[b, "test_accuracy"])
+        size_a, size_b = int(info.at[a, "n_parameters"]), int(info.at[b, "n_parameters"])
+        if abs(size_a - size_b) > SIZE_TOLERANCE * max(size_a, size_b):
+            left_out.append(f"{a} ({size_a:,} parameters) vs {b} ({size_b:,}): not of equal size")
+            continue
+        if acc_a == acc_b:
+            left_out.append(f"{a} vs {b}: equal accuracy {acc_a:.4f}")
+            continue
+        hi, lo = (a, b) if acc_a > acc_b else (b, a)
+        x = counts[counts["model"] == hi].set_index(["depth", "method"])["n_naps"]
+        y = counts[counts["model"] == lo].set_index(["depth", "method"])["n_naps"]
+        both = x.index.intersection(y.index)
+        x, y = x[both], y[both]
+        keep = (x > 0) | (y > 0)
+        n_more, n = int((x[keep] > y[keep]).sum()), int(keep.sum())
+        more, compared = more + n_more, compared + n
+        parts.append(
+            f"{hi} (acc {info.at[hi, 'test_accuracy']:.3f}) vs {lo} (acc {info.at[lo, 'test_accuracy']:.3f}), "
+            f"{size_a:,} / {size_b:,} parameters: more NAPs in {n_more} of {n} cells, "
+            f"fewer in {int((x[keep] < y[keep]).sum())}; NAPs summed {int(x.sum())} vs {int(y.sum())}"
+        )
+    note = f"; left out: {left_out}" if left_out else ""
+    if compared == 0:
+        return make_row("NAP-3", "", "NOT RUN", "no pair of equal size and different accuracy with NAPs" + note)
+    return make_row(
+        "NAP-3",
+        f"the more accurate model has more NAPs in {more} of {compared} (layer, method) cells",
+        "PASS" if more * 2 > compared else "FAIL",
+        "rule: of two models of equal size (parameters within "
+        f"{SIZE_TOLERANCE:.0%}) on the same inputs, the one with the higher test accuracy has strictly more NAPs "
+        "in more than half of the (layer position, disentanglement) cells (a dense layer once; cells without NAPs in "
+        "either left out); " + "; ".join(parts) + note,
+    )
+
+
+def nap_5(counts: pd.DataFrame, alpha: float = 0.05) -> dict[str, str]:
+    """NAP-5 (Fig. 9-14), measured: the NAPs the galleries show group inputs of one class beyond chance.
+
+    ``counts``: the Fig. 6 rows with :func:`~conceptscope.naps.purity.purity_test`
+    columns ``label_purity``, ``purity_null_mean``, ``purity_p``. A
+    (model, layer, disentanglement) clustering is judged when it has two or
+    more NAPs (shuffling one NAP's labels cannot change its purity); a dense
+    layer once. It is label-coherent when ``purity_p`` < ``alpha``. PASS when
+    at least half of the judged clusterings are; NOT RUN without the columns,
+    with a purity or p outside (0, 1], or with nothing to judge. The
+    galleries and follow-an-image figures themselves are shown, not judged.
+    """
+    problem = _columns(counts, ("model", "layer", "method", "n_naps", "label_purity", "purity_null_mean", "purity_p"))
+    if problem:
+        return make_row("NAP-5", "", "NOT RUN", f"{problem} (rerun fig6_disentanglement)")
+    counts = _one_per_dense_layer(counts)
+    judged = counts[counts["n_naps"] >= 2]
+    keys = ("model", "layer", "method")
+    problem = invalid_values(judged, "label_purity", minimum=0, maximum=1, keys=keys)
+    problem = problem or invalid_values(judged, "purity_p", minimum=0, maximum=1, keys=keys)
+    problem = problem or invalid_values(judged, "purity_null_mean", minimum=0, maximum=1, keys=keys)
+    if problem:
+        return make_row("NAP-5", "", "NOT RUN", f"invalid purity table: {problem}")
+    few = len(counts) - len(judged)
+    if judged.empty:
+        return make_row("NAP-5", "", "NOT RUN", f"no clustering has two or more NAPs ({few} with fewer)")
+    coherent = judged["purity_p"] < alpha
+    per_model = {m: f"{int(c.sum())}/{len(c)}" for m, c in coherent.groupby(judged["model"], sort=True)}
+    return make_row(
+        "NAP-5",
+        f"{int(coherent.sum())} of {len(judged)} clusterings have purer NAPs than chance; median label purity "
+        f"{judged['label_purity'].median():.2f} vs {judged['purity_null_mean'].median():.2f} with shuffled labels",
+        "PASS" if coherent.sum() * 2 >= len(judged) else "FAIL",
+        "proxy for the galleries: label purity = share of NAP members carrying their NAP's majority label; "
+        f"rule: purity above the label-permutation null at p < {alpha:g} (labels shuffled among the NAP members, "
+        "sizes kept) in at least half of the (model, layer, disentanglement) clusterings with two or more NAPs "
+        f"(a dense layer once); per model {per_model}; {few} clusterings with fewer than two NAPs left out; the "
+        "galleries and follow-an-image figures are shown, not judged",
     )

@@ -44,6 +44,7 @@ import numpy as np
 import torch
 
 from ..checks import check_choice
+from ..runtime import atomic_path
 from .clustering import HDBSCAN_PARAMS, cluster
 from .settings import DISENTANGLEMENTS, NORMALIZATIONS, NapSettings
 
@@ -305,15 +306,12 @@ _ARRAYS = (
 
 def save_result(result: NapResult, path: str | Path) -> None:
     """Write a :class:`NapResult` to HDF5 (atomically: temporary file, then rename)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with h5py.File(tmp, "w") as f:
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         for name in _ARRAYS:
             f.create_dataset(name, data=getattr(result, name))
         f.create_dataset("label_mix", data=result.mix_table("labels"))  # derived, for readers without this library
         f.create_dataset("prediction_mix", data=result.mix_table("predictions"))
         f.attrs["meta"] = json.dumps({**result.meta, "format_version": FORMAT_VERSION}, sort_keys=True, default=str)
-    tmp.replace(path)
 
 
 def load_result(path: str | Path) -> NapResult:

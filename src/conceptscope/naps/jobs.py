@@ -19,6 +19,7 @@ import pandas as pd
 
 from .. import models
 from ..jobs import open_split
+from ..runtime import write_table
 from .settings import NapSettings
 
 __all__ = [
@@ -133,16 +134,29 @@ def nap_input_sizes(*, cache: str | Path, csv: str | Path, settings: Mapping[str
             }
         )
         _log.info("%s %s first %d inputs: %d NAPs", cached.layer, method, n, r.n_naps)
-    pd.DataFrame(rows).to_csv(csv, index=False)
+    write_table(pd.DataFrame(rows), csv, index=False)
 
 
-def nap_counts(files: Mapping[tuple[str, str], str | Path], layers: Sequence[str]) -> pd.DataFrame:
-    """One row per (layer, method): NAP count, noise, inputs, clustering time; layers in probed order."""
+def nap_counts(
+    files: Mapping[tuple[str, str], str | Path],
+    layers: Sequence[str],
+    *,
+    n_permutations: int = NapSettings.purity_permutations,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """One row per (layer, method): NAP count, noise, inputs, clustering time, label purity; layers in probed order.
+
+    ``label_purity``, ``purity_null_mean``, ``purity_null_q95`` and ``purity_p``
+    are :func:`~conceptscope.naps.purity.purity_test` of the NAPs' true labels
+    with ``n_permutations`` shuffles (seeded by ``seed``; NaN / 1.0 without NAPs).
+    """
     from .core import load_result
+    from .purity import purity_test
 
     rows = []
     for (layer, method), path in files.items():
         r = load_result(path)
+        test = purity_test(r.nap, r.labels, n_permutations=n_permutations, seed=seed)
         rows.append(
             {
                 "model": r.meta.get("model"),
@@ -154,19 +168,30 @@ def nap_counts(files: Mapping[tuple[str, str], str | Path], layers: Sequence[str
                 "n_noise": int((r.nap < 0).sum()),
                 "n_inputs": len(r.nap),
                 "clustering_seconds": r.meta["clustering_seconds"],
+                "label_purity": test.purity,
+                "purity_null_mean": test.null_mean,
+                "purity_null_q95": test.null_q95,
+                "purity_p": test.p_value,
             }
         )
     return pd.DataFrame(rows).sort_values(["depth", "method"], kind="stable").reset_index(drop=True)
 
 
 def fig6_disentanglement(
-    *, files: Mapping[tuple[str, str], str | Path], layers: Sequence[str], csv: str | Path, png: str | Path
+    *,
+    files: Mapping[tuple[str, str], str | Path],
+    layers: Sequence[str],
+    settings: Mapping[str, Any],
+    seed: int,
+    csv: str | Path,
+    png: str | Path,
 ) -> None:
-    """Paper Fig. 6: NAP count per layer x disentanglement of one model."""
+    """Paper Fig. 6: NAP count per layer x disentanglement of one model, with each clustering's label purity (NAP-5)."""
     from .plots import plot_nap_counts
 
-    table = nap_counts(files, layers)
-    table.to_csv(csv, index=False)
+    s = NapSettings.from_config(settings)
+    table = nap_counts(files, layers, n_permutations=s.purity_permutations, seed=seed)
+    write_table(table, csv, index=False)
     plot_nap_counts(table, png)
     _log.info("\n%s", table.pivot(index="layer", columns="method", values="n_naps").reindex(layers).to_string())
 
@@ -176,19 +201,51 @@ def fig8_input_size(*, tables: Sequence[str | Path], csv: str | Path, png: str |
     from .plots import plot_input_size
 
     table = pd.concat([pd.read_csv(p) for p in tables], ignore_index=True)
-    table.to_csv(csv, index=False)
+    write_table(table, csv, index=False)
     plot_input_size(table, png)
     _log.info("\n%s", table.pivot_table(index=["layer", "split"], columns="size", values="n_naps").to_string())
 
 
-def nap_claims(*, fig6: Sequence[str | Path], fig8: Sequence[str | Path], rows: str | Path) -> None:
-    """Claim rows NAP-1, NAP-2 and NAP-4 from the Fig. 6 and Fig. 8 tables."""
+def _model_sizes(metrics: Sequence[str | Path], weights: Sequence[str | Path]) -> pd.DataFrame:
+    """Per model: its test accuracy (``metrics.json``) and parameter count (the saved model rebuilt on CPU)."""
+    import json
+
+    rows = []
+    for m_path, w_path in zip(metrics, weights, strict=True):
+        m = json.loads(Path(m_path).read_text())
+        model, _, _ = models.load_model(w_path, "cpu")
+        acc = m.get("test_accuracy")
+        rows.append(
+            {
+                "model": m["model"],
+                "test_accuracy": float("nan") if acc is None else acc,
+                "n_parameters": sum(p.numel() for p in model.parameters()),
+            }
+        )
+    return pd.DataFrame(rows, columns=["model", "test_accuracy", "n_parameters"])
+
+
+def nap_claims(
+    *,
+    fig6: Sequence[str | Path],
+    fig8: Sequence[str | Path],
+    rows: str | Path,
+    pairs: Sequence[Sequence[str]] = (),
+    metrics: Sequence[str | Path] = (),
+    weights: Sequence[str | Path] = (),
+) -> None:
+    """Claim rows NAP-1 to NAP-5 from the Fig. 6 and Fig. 8 tables, and (NAP-3) the paired models' accuracy and size.
+
+    ``metrics`` and ``weights`` are the ``metrics.json`` and ``weights.pt`` of the models of ``pairs``
+    (``naps.accuracy_pairs``), one each per model in the same order.
+    """
     from ..claims import make_row, write_rows
-    from .claims import nap_1, nap_2, nap_4
+    from .claims import nap_1, nap_2, nap_3, nap_4, nap_5
 
     counts = pd.concat([pd.read_csv(p) for p in fig6], ignore_index=True)
     sizes = pd.concat([pd.read_csv(p) for p in fig8], ignore_index=True) if fig8 else None
-    out = [nap_1(counts), nap_4(counts)]
+    out = [nap_1(counts), nap_4(counts), nap_5(counts)]
+    out.append(nap_3(counts, _model_sizes(metrics, weights), [list(p) for p in pairs]))
     out.append(
         nap_2(sizes) if sizes is not None else make_row("NAP-2", "", "NOT RUN", "naps.input_size.models is empty")
     )
@@ -330,5 +387,5 @@ def nap_paper_comparison(*, tables: Sequence[str | Path], settings: Mapping[str,
                     "our_inputs": int(r["n_inputs"]),
                 }
             )
-    pd.DataFrame(rows).to_csv(csv, index=False)
+    write_table(pd.DataFrame(rows), csv, index=False)
     _log.info("compared %d rows with the authors' counts", len(rows))

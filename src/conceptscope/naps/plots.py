@@ -12,6 +12,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from ..runtime import save_figure  # noqa: E402
+
 __all__ = ["plot_input_size", "plot_nap_counts"]
 
 _METHOD_ORDER = ("none", "max", "min_max", "mean", "mean_std")
@@ -33,7 +35,7 @@ def plot_nap_counts(table: pd.DataFrame, path: str | Path) -> None:
         title=f"{table['model'].iloc[0]}: NAPs per layer and disentanglement ({int(table['n_inputs'].iloc[0])} inputs)",
     )
     ax.legend(fontsize=8, ncols=min(len(methods), 5))
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)
 
 
@@ -52,5 +54,5 @@ def plot_input_size(table: pd.DataFrame, path: str | Path) -> None:
     axes[0][0].set_ylabel("number of NAPs")
     axes[0][0].legend(fontsize=8)
     fig.suptitle(f"{table['model'].iloc[0]}: NAPs vs. number of inputs ({table['method'].iloc[0]})", fontsize=9)
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     plt.close(fig)

@@ -18,10 +18,12 @@ from typing import Any, ClassVar
 from ..checks import check_choice, check_int
 from ..settings import Section
 
-__all__ = ["DISENTANGLEMENTS", "NORMALIZATIONS", "NapInputSize", "NapSettings"]
+__all__ = ["DISENTANGLEMENTS", "NORMALIZATIONS", "SIZE_TOLERANCE", "NapInputSize", "NapSettings"]
 
 DISENTANGLEMENTS = ("none", "max", "min_max", "mean", "mean_std")  # location disentanglements, in figure order
 NORMALIZATIONS = ("paper", "authors")  # unit equalization: paper Eq. 2, or as the authors' code
+# NAP-3: "of equal size" = parameter counts within 5 % of the larger (timm resnet50 vs resnetv2_50: 0.03 %)
+SIZE_TOLERANCE = 0.05
 
 
 def _check_methods(name: str, methods: list[str]) -> None:
@@ -97,6 +99,13 @@ class NapSettings(Section):
         Fig. 14 pairs on the same data set.
     reference : dict
         Per model, the authors' model name and layer names in their result table.
+    accuracy_pairs : list of [model_a, model_b]
+        NAP-3 pairs: models of equal size (parameter count within
+        :data:`SIZE_TOLERANCE`) on the same data set and NAP split, whose
+        probed layers are compared position by position; the more accurate of
+        the two (``test_accuracy`` of ``metrics.json``) should give more NAPs.
+    purity_permutations : int
+        Label shuffles of the NAP-5 purity baseline (:mod:`conceptscope.naps.purity`).
     """
 
     KEY: ClassVar[str] = "naps"
@@ -115,6 +124,8 @@ class NapSettings(Section):
     input_size: NapInputSize = field(default_factory=NapInputSize)
     compare: list[list[str]] = field(default_factory=list)
     reference: dict[str, Any] = field(default_factory=dict)
+    accuracy_pairs: list[list[str]] = field(default_factory=list)
+    purity_permutations: int = 1000
 
     def validate(self) -> None:
         _check_methods("methods", self.methods)
@@ -128,6 +139,10 @@ class NapSettings(Section):
         for pair in self.compare:
             if len(pair) != 4:
                 raise ValueError(f"compare must hold [model_a, layer_a, model_b, layer_b] entries, got {pair!r}")
+        for pair in self.accuracy_pairs:
+            if len(pair) != 2 or pair[0] == pair[1]:
+                raise ValueError(f"accuracy_pairs must hold [model_a, model_b] entries of two models, got {pair!r}")
+        check_int("purity_permutations", self.purity_permutations, minimum=1)
 
     @property
     def method_order(self) -> tuple[str, ...]:
@@ -179,6 +194,19 @@ class NapSettings(Section):
                 problems.append(f"{key}: {ma} and {mb} run on different data sets; Fig. 14 compares the same images")
             if self.split_of(ma) != self.split_of(mb):
                 problems.append(f"{key}: {ma} and {mb} use different NAP splits (naps.model_splits)")
+        for i, (ma, mb) in enumerate(self.accuracy_pairs):
+            key = f"naps.accuracy_pairs[{i}]"
+            missing = [m for m in (ma, mb) if m not in self.models]
+            if missing:
+                problems.append(f"{key}: {', '.join(map(repr, missing))} not in naps.models (NAP-3 compares NAPs)")
+                continue
+            if models[ma]["dataset"] != models[mb]["dataset"] or self.split_of(ma) != self.split_of(mb):
+                problems.append(f"{key}: {ma} and {mb} must cluster the same inputs (one data set and NAP split)")
+            if len(models[ma]["layers"]) != len(models[mb]["layers"]):
+                problems.append(
+                    f"{key}: {ma} probes {len(models[ma]['layers'])} layers and {mb} {len(models[mb]['layers'])}; "
+                    "NAP-3 compares the layers position by position, so list as many in each"
+                )
         for m, ref in self.reference.items():
             if m not in self.models:
                 problems.append(f"naps.reference: {m!r} is not in naps.models")

@@ -43,6 +43,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 
 from ..data import ImageSet  # noqa: E402
 from ..imaging import display_image, load_images  # noqa: E402
+from ..runtime import save_figure, write_table  # noqa: E402
 from .core import NapResult  # noqa: E402
 from .settings import NapSettings  # noqa: E402
 
@@ -291,8 +292,8 @@ def _save(rows: list[_Row], path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig = _render(rows)
-    fig.savefig(path, dpi=_DPI)
-    _table(rows).to_csv(path.with_suffix(".csv"), index=False)
+    save_figure(fig, path, dpi=_DPI)
+    write_table(_table(rows), path.with_suffix(".csv"), index=False)
 
 
 def _describe(result: NapResult) -> str:

@@ -72,6 +72,7 @@ import numpy as np
 import pandas as pd
 
 from ..checks import check_choice, check_int
+from ..runtime import atomic_path
 from .settings import AGGREGATIONS, NasSettings, TaxonomySettings, check_width_thresholds
 
 __all__ = [
@@ -447,14 +448,11 @@ def count_labels(taxonomy: pd.DataFrame, n_ranges: np.ndarray) -> pd.DataFrame:
 
 def save_summary(summary: LayerSummary, path: str | Path) -> None:
     """Write a summary to HDF5 atomically (temp file, then rename); ``meta`` as a JSON attribute."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with h5py.File(tmp, "w") as f:
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         for k in ("values", "positions", "labels", "edges", "counts", "n_ranges", "zero_range"):
             f.create_dataset(k, data=getattr(summary, k))
         f.attrs["class_names"] = json.dumps(summary.class_names)
         f.attrs["meta"] = json.dumps(summary.meta, sort_keys=True, default=str)
-    tmp.replace(path)
 
 
 def load_summary(path: str | Path) -> LayerSummary:

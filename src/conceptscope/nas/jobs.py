@@ -18,6 +18,7 @@ import pandas as pd
 from .. import activations
 from ..claims import write_rows
 from ..jobs import open_split
+from ..runtime import write_table
 from . import core, views
 from .claims import nas_1
 from .settings import NasSettings
@@ -53,7 +54,7 @@ def nas_summary(
     s = core.summarize_layer(values, cached.labels[pos], images.class_names, m=cfg.n_ranges, positions=pos, meta=meta)
     tax = core.classify_units(s, **taxonomy)
     core.save_summary(s, summary)
-    tax.to_csv(table, index=False)
+    write_table(tax, table, index=False)
     counts = {t: int(tax[t].sum()) for t in core.TAXONOMY_LABELS}
     _log.info("%s: %d units over %d images; %s", cached.layer, s.n_units, len(pos), counts)
     if counts["insufficient"]:
@@ -111,7 +112,7 @@ def nas_layer_views(
         )
         files.append(name)
     picked["file"] = picked["unit"].map(lambda u: f"unit{u}.png")
-    picked.to_csv(folder / "index.csv", index=False)
+    write_table(picked, folder / "index.csv", index=False)
     _log.info("%s: summary of %d units, %d neuron views", title, s.n_units, len(files))
 
 
@@ -160,7 +161,7 @@ def nas_taxonomy(
                 }
             )
     counts = pd.DataFrame(rows)
-    counts.to_csv(csv, index=False)
+    write_table(counts, csv, index=False)
     views.plot_taxonomy_counts(counts, png, title=f"{model_id}: neuron types per layer (NAS)")
     _log.info(
         "%s taxonomy:\n%s",

@@ -30,6 +30,7 @@ from matplotlib.patches import Patch
 from ..data import ImageSet
 from ..imaging import display_image, load_images
 from ..pages import inline_json, render_page, write_page
+from ..runtime import save_figure, write_table
 from .core import NEURON_TYPES, TAXONOMY_LABELS, LayerSummary, assign_ranges, width_classes
 from .settings import NasSettings, check_width_thresholds
 
@@ -154,7 +155,7 @@ def plot_layer_summary(
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
     table = pd.DataFrame(
         {
@@ -166,7 +167,7 @@ def plot_layer_summary(
             "labels": [labels[u] if labels is not None else "" for u in range(n)],
         }
     )
-    table.to_csv(path.with_suffix(".csv"), index=False)
+    write_table(table, path.with_suffix(".csv"), index=False)
     return table
 
 
@@ -320,9 +321,9 @@ def plot_neuron(
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
-    table.to_csv(path.with_suffix(".csv"), index=False)
+    write_table(table, path.with_suffix(".csv"), index=False)
     return table
 
 
@@ -357,5 +358,5 @@ def plot_taxonomy_counts(counts: pd.DataFrame, path: str | Path, *, title: str =
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)

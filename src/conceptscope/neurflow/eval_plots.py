@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from ..runtime import save_figure  # noqa: E402
 from .eval_claims import IG, PAIRS, PAPER_F1, PAPER_SECONDS, _paper_name, optimality_cells  # noqa: E402
 
 __all__ = [
@@ -43,7 +44,7 @@ def _save(fig, path: str | Path, title: str) -> None:
     width = max(40, int(fig.get_size_inches()[0] * 14))  # characters that fit the figure at 9 pt
     fig.suptitle(textwrap.fill(title, width), fontsize=9)
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
 
 

@@ -26,7 +26,7 @@ import torch
 
 from .. import models
 from ..jobs import open_split
-from ..runtime import atomic_path
+from ..runtime import atomic_path, write_table
 from .settings import NeurFlowSettings
 
 __all__ = ["neurflow_circuit", "neurflow_claims", "neurflow_evaluate", "neurflow_views"]
@@ -194,8 +194,8 @@ def neurflow_evaluate(
     status = circuit_status(c)
     if status != "ok":
         reason = c.get("reason", "")
-        status_masking_table(c["model"], c["class_index"], status, reason).to_csv(masking, index=False)
-        pd.DataFrame(columns=list(DEBUGGING_COLUMNS)).to_csv(debug, index=False)
+        write_table(status_masking_table(c["model"], c["class_index"], status, reason), masking, index=False)
+        write_table(pd.DataFrame(columns=list(DEBUGGING_COLUMNS)), debug, index=False)
         title = f"{c['model']} class {_class_label(c)}: masking a neuron group vs random neurons"
         plot_status(png, title=title, status=status, reason=reason)
         _log.info("%s class %d: %s (%s); nothing to mask", c["model"], c["class_index"], status, reason)
@@ -207,12 +207,11 @@ def neurflow_evaluate(
     pos = np.asarray(c["positions"], dtype=np.int64)
     x = inp.normalize(images.images(pos, inp.size, inp.channels))
     mask = masking_table(model, x, c, n_random=s.n_random, seed=seed, layouts=layouts)
-    mask.to_csv(masking, index=False)
+    write_table(mask, masking, index=False)
     plot_masking(mask, png, title=f"{c['model']} class {c['class_name']}: masking a neuron group vs random neurons")
     caches_of = dict(zip(layers, caches, strict=True))
-    debugging_table(c, caches_of, saved["patch_max"], n_images=s.debug_images, layouts=layouts).to_csv(
-        debug, index=False
-    )
+    debug_table = debugging_table(c, caches_of, saved["patch_max"], n_images=s.debug_images, layouts=layouts)
+    write_table(debug_table, debug, index=False)
     _log.info(
         "%s class %d masking:\n%s",
         c["model"],

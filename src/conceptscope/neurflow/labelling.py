@@ -18,6 +18,7 @@ import pandas as pd
 from PIL import Image
 
 from ..imaging import to_pil
+from ..runtime import save_image, write_table, write_text
 from .prompts import CIRCUIT_PROMPT, GROUP_PROMPT
 from .settings import NeurFlowSettings
 from .views import PatchImages, _carried, _pixels
@@ -38,7 +39,7 @@ def _save_patch(img: Any, path: Path) -> None:
     f = max(1, math.ceil(_EXPORT_MIN_PX / min(w, h)))
     if f > 1:
         im = im.resize((w * f, h * f), Image.Resampling.NEAREST)
-    im.save(path, format="PNG")
+    save_image(im, path, format="PNG")
 
 
 def write_labelling_export(
@@ -106,7 +107,7 @@ def write_labelling_export(
             sub = root / names[nid]
             files = patches_into(nid, sub)
             prompt = GROUP_PROMPT.format(n_images=len(files), node=nid, layer=layer)
-            (sub / "prompt.txt").write_text(prompt, encoding="utf-8")
+            write_text(sub / "prompt.txt", prompt)
             rows.append(
                 {
                     "folder": names[nid],
@@ -134,7 +135,7 @@ def write_labelling_export(
             n_lower=len(f_low),
             weight=f"{e['weight']:+.4f}",
         )
-        (sub / "prompt.txt").write_text(prompt, encoding="utf-8")
+        write_text(sub / "prompt.txt", prompt)
         rows.append(
             {
                 "folder": name,
@@ -146,7 +147,7 @@ def write_labelling_export(
             }
         )
     table = pd.DataFrame.from_records(rows, columns=list(LABELLING_COLUMNS))
-    table.to_csv(root / "index.csv", index=False)
+    write_table(table, root / "index.csv", index=False)
     return table
 
 
@@ -154,7 +155,7 @@ def write_status_export(folder: str | Path, *, status: str, reason: str = "") ->
     """The export of a class without a circuit: ``index.csv`` without rows and ``status.txt`` saying why."""
     root = Path(folder)
     root.mkdir(parents=True, exist_ok=True)
-    (root / "status.txt").write_text(f"{status}: {reason}\n" if reason else f"{status}\n", encoding="utf-8")
+    write_text(root / "status.txt", f"{status}: {reason}\n" if reason else f"{status}\n")
     table = pd.DataFrame(columns=list(LABELLING_COLUMNS))
-    table.to_csv(root / "index.csv", index=False)
+    write_table(table, root / "index.csv", index=False)
     return table

@@ -11,6 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from ..runtime import save_figure  # noqa: E402
+
 __all__ = ["plot_masking", "plot_status"]
 
 
@@ -27,7 +29,7 @@ def plot_masking(table: pd.DataFrame, path: str | Path, *, title: str = "") -> N
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -38,5 +40,5 @@ def plot_status(path: str | Path, *, title: str, status: str, reason: str = "") 
     ax.text(0.5, 0.62, status, ha="center", va="center", fontsize=16, fontweight="bold", color="#8a4b00")
     ax.text(0.5, 0.3, reason, ha="center", va="center", fontsize=8, wrap=True)
     ax.set_title(title, fontsize=9)
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)

@@ -50,6 +50,7 @@ from matplotlib.patches import Rectangle  # noqa: E402
 
 from ..checks import check_int  # noqa: E402
 from ..imaging import display_image  # noqa: E402
+from ..runtime import save_figure, write_table  # noqa: E402
 from .settings import NeurFlowSettings  # noqa: E402
 
 __all__ = ["plot_circuit", "validate_circuit"]
@@ -517,6 +518,6 @@ def plot_circuit(
     )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=_DPI)
-    table.to_csv(path.with_suffix(".csv"), index=False)
+    save_figure(fig, path, dpi=_DPI)
+    write_table(table, path.with_suffix(".csv"), index=False)
     return table
