@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,16 @@ def run_snakemake(
     """Snakemake's command line on ``config`` with working directory ``workdir``."""
     cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile), "-d", str(workdir), "--configfile", str(config)]
     return subprocess.run([*cmd, *args], capture_output=True, text=True, cwd=workdir, timeout=timeout)
+
+
+def second_checkout(dest: Path) -> Path:
+    """The repository's tracked files (as in the working tree) copied to ``dest``: a second clone."""
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    for rel in files:
+        if (ROOT / rel).is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / rel, dest / rel)
+    return dest
 
 
 @pytest.fixture(scope="session")

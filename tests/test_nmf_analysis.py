@@ -368,3 +368,123 @@ def test_similarity_heatmaps_for_any_layer_count(tmp_path, n_layers):
     mats = {f"l{i}": na.cosine_similarity(rng.random((30, 4))) for i in range(n_layers)}
     views.plot_similarity_heatmaps(mats, tmp_path / "fig2.png")
     assert (tmp_path / "fig2.png").stat().st_size > 0 and (tmp_path / "fig2.csv").stat().st_size > 0
+
+
+# -- Table 1-2 nulls: superclass chance, top-class weight under label permutations -------------------------
+
+
+@pytest.mark.parametrize("top", [1, 2, 3, 4, 5])
+def test_superclass_chance_equals_enumeration(top):
+    import itertools
+
+    of_class = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2, -1, 3])  # class 9 has no example; superclass 3 has one class
+    kept = np.flatnonzero(of_class >= 0)
+    subsets = list(itertools.combinations(kept, top))
+    same = sum(len({int(of_class[c]) for c in sub}) == 1 for sub in subsets)
+    assert na.superclass_chance(of_class, top) == pytest.approx(same / len(subsets), rel=1e-12)
+
+
+def test_superclass_chance_edge_cases():
+    assert na.superclass_chance(np.array([0, 1, 2]), 1) == 1.0  # one class always shares its own superclass
+    assert na.superclass_chance(np.array([0, 1, 2]), 2) == 0.0
+    assert np.isnan(na.superclass_chance(np.array([0, 0, -1]), 3))  # fewer than top classes with examples
+    with pytest.raises(ValueError):
+        na.superclass_chance(np.array([0.0, 1.0]), 1)
+
+
+def test_factor_table_superclass_chance_counts_only_classes_with_examples():
+    labels = np.array([0, 0, 1, 1, 2, 2, 3, 3])  # class 4 ("e") has no example
+    sup = np.array([0, 0, 0, 1, 1])[labels]
+    F = np.random.default_rng(11).random((3, 8))
+    t = na.factor_table(F, labels, list("abcde"), sup, ["x", "y"], top=2)
+    # a, b, c in x and d in y: 3 of the C(4, 2) = 6 pairs; counting e (in y) too would give 4 / 10
+    np.testing.assert_allclose(t["superclass_chance"], 3 / 6, rtol=1e-12)
+    assert "superclass_chance" not in na.factor_table(F, labels, list("abcde")).columns
+
+
+def test_top_class_weight_null_one_class_factors_are_coherent_uniform_are_not():
+    rng = np.random.default_rng(12)
+    labels = np.repeat(np.arange(6), 10)[rng.permutation(60)]
+    one_class = (labels[None, :] == np.arange(6)[:, None]) * rng.uniform(0.5, 1.5, (6, 60))
+    uniform = np.full((2, 60), 0.3)  # every permutation gives the same top-class weight (1/6)
+    F = np.vstack([one_class, uniform, np.zeros((1, 60))])
+    names = [f"c{i}" for i in range(6)]
+    t = na.factor_table(F, labels, names, n_permutations=200, seed=3)
+    assert list(t["class_coherent"]) == [True] * 6 + [False] * 3
+    np.testing.assert_allclose(t["top_class_weight"][:6], 1.0)
+    # one class of 10 among 60 examples: under permutations its 10 examples spread over the classes
+    assert (t["top_class_weight_null95"][:6] < 0.7).all()
+    np.testing.assert_allclose(t["top_class_weight_null95"][6:8], 1 / 6, rtol=1e-9)
+    assert np.isnan(t["top_class_weight_null95"][8])
+    again = na.factor_table(F, labels, names, n_permutations=200, seed=3)
+    pd.testing.assert_frame_equal(t, again)  # deterministic for a seed
+    other = na.factor_table(F, labels, names, n_permutations=200, seed=4)
+    assert not np.array_equal(other["top_class_weight_null95"][:6], t["top_class_weight_null95"][:6])
+    with pytest.raises(ValueError):
+        na.factor_table(F, labels, names, n_permutations=0)
+
+
+def test_top_class_weight_null_is_the_permutation_quantile_of_a_hypergeometric():
+    """A factor holding one class of n_c examples with weight 1: its permuted top-class weight is the largest share
+    of any class among n_c positions drawn without replacement, checked against an independent simulation."""
+    labels = np.repeat(np.arange(4), [20, 10, 10, 10])
+    F = (labels == 1)[None, :].astype(float)
+    t = na.factor_table(F, labels, list("abcd"), n_permutations=4000, seed=0)
+    rng = np.random.default_rng(123)
+    sim = [np.bincount(rng.choice(labels, 10, replace=False), minlength=4).max() / 10 for _ in range(4000)]
+    assert t["top_class_weight_null95"][0] == pytest.approx(np.quantile(sim, 0.95), abs=0.1 + 1e-9)
+
+
+# -- Fig. 4-5: latent-neighbour purity --------------------------------------------------------------------------
+
+
+def _purity_brute_force(F: np.ndarray, labels: np.ndarray, k: int) -> float:
+    X = F.T
+    shares = []
+    for i in range(X.shape[0]):
+        dist = np.linalg.norm(X - X[i], axis=1)
+        dist[i] = np.inf
+        nbrs = np.argsort(dist, kind="stable")[:k]
+        shares.append(np.mean(labels[nbrs] == labels[i]))
+    return float(np.mean(shares))
+
+
+def test_neighbour_purity_observed_share_equals_brute_force():
+    rng = np.random.default_rng(13)
+    labels = rng.integers(0, 4, 70)
+    F = rng.random((5, 70)) + 0.4 * (labels[None, :] == np.arange(5)[:, None])
+    got = na.neighbour_purity(F, labels, k=7, n_permutations=50, seed=0)
+    assert got["same_label_share"] == pytest.approx(_purity_brute_force(F, labels, 7), rel=1e-12)
+    assert got["k"] == 7 and got["n_examples"] == 70 and got["n_permutations"] == 50
+    assert 1 / 51 <= got["p_value"] <= 1.0
+    with pytest.raises(ValueError):
+        na.neighbour_purity(F, labels, k=70)
+    with pytest.raises(ValueError):
+        na.neighbour_purity(F, labels[:-1], k=3)
+    with pytest.raises(ValueError):
+        na.neighbour_purity(F, labels, k=3, n_permutations=0)
+
+
+def test_neighbour_purity_null_is_deterministic_and_matches_its_expectation():
+    rng = np.random.default_rng(14)
+    labels = rng.integers(0, 5, 80)
+    F = rng.random((4, 80))
+    a = na.neighbour_purity(F, labels, k=6, n_permutations=3000, seed=5)
+    assert a == na.neighbour_purity(F, labels, k=6, n_permutations=3000, seed=5)
+    assert a != na.neighbour_purity(F, labels, k=6, n_permutations=3000, seed=6)
+    n_c = np.bincount(labels)
+    N = labels.size
+    expected = float((n_c * (n_c - 1)).sum() / (N * (N - 1)))  # P(two distinct examples share a label)
+    assert a["null_mean"] == pytest.approx(expected, abs=0.004)
+    assert a["null_q95"] > a["null_mean"]
+
+
+def test_neighbour_purity_separates_planted_classes_from_random_factors():
+    rng = np.random.default_rng(15)
+    labels = np.repeat(np.arange(4), 15)
+    planted = (labels[None, :] == np.arange(4)[:, None]) + 0.1 * rng.random((4, 60))
+    p = na.neighbour_purity(planted, labels, k=10, n_permutations=200, seed=0)
+    assert p["same_label_share"] == 1.0 and p["p_value"] == pytest.approx(1 / 201)
+    assert p["same_label_share"] > p["null_q95"]
+    noise = na.neighbour_purity(rng.random((4, 60)), labels, k=10, n_permutations=200, seed=0)
+    assert noise["p_value"] > 0.01

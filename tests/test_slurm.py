@@ -13,11 +13,9 @@ import os
 import re
 import shlex
 import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_snakemake
+from conftest import run_snakemake, second_checkout
 
 from conceptscope.compare import compare_trees
 
@@ -33,18 +31,8 @@ def slurm_or_skip():
         pytest.skip("needs a SLURM cluster (sbatch on PATH)")
 
 
-def _second_checkout(dest: Path) -> Path:
-    """The repository's tracked files (as in the working tree) copied to ``dest``: a second clone."""
-    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
-    for rel in files:
-        if (ROOT / rel).is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / rel, dest / rel)
-    return dest
-
-
 def test_test_suite_runs_through_the_slurm_profile_and_equals_the_local_run(suite_run, tmp_path):
-    clone = _second_checkout(tmp_path / "clone")
+    clone = second_checkout(tmp_path / "clone")
     work = tmp_path / "work"
     work.mkdir()
     args = ["--profile", str(clone / "profiles/slurm"), "--slurm-keep-successful-logs"]

@@ -48,7 +48,7 @@ def test_suite_builds_every_target(run_dir):
     assert list(table["claim_id"]) == list(claims.claim_registry()["claim_id"])
     # the claims the suite computes on this config: NF-8 needs consecutive convolutions inside a circuit block
     # (the MNIST CNN's blocks are single layers) and NF-10 tau 20 or 24 (the test config's layers are narrow)
-    measured = {"NAP-1", "NAP-2", "NAP-4", "NMF-1", "NMF-2", "NAS-1"}
+    measured = {"NAP-1", "NAP-2", "NAP-3", "NAP-4", "NAP-5", "NMF-1", "NMF-2", "NMF-4", "NMF-5", "NAS-1"}
     measured |= {f"NF-{i}" for i in (1, 2, 3, 4, 5, 6, 7, 9, 11, 12)}
     assert (table[~table["claim_id"].isin(measured)]["verdict"] == "NOT RUN").all()
     assert (table[table["claim_id"].isin(measured)]["verdict"] != "NOT RUN").all()
@@ -168,8 +168,21 @@ def test_changing_a_nap_parameter_reruns_only_nap_jobs(run_dir, tmp_path):
     res = snakemake(run_dir, "-n", config=cfg)
     assert res.returncode == 0, res.stderr[-2000:]
     jobs = _planned_jobs(res)
-    assert jobs.get("extract_naps") == 6, res.stdout[-3000:]
+    assert jobs.get("extract_naps") == 9, res.stdout[-3000:]  # 3 models x 3 layers
     assert not [j for j in jobs if j.startswith(("cache_activations", "train_model", "prepare_split"))], jobs
+
+
+def test_a_gallery_or_claim_key_reruns_no_clustering(run_dir, tmp_path):
+    """Only the keys HDBSCAN reads rerun it: the galleries' and the claims' keys rerun their own jobs."""
+
+    def edit(c):
+        c["naps"].update(purity_permutations=100, top_naps=2, accuracy_pairs=[])
+
+    res = snakemake(run_dir, "-n", config=_edited_config(tmp_path, edit))
+    assert res.returncode == 0, res.stderr[-2000:]
+    jobs = _planned_jobs(res)
+    assert "fig6_disentanglement" in jobs and "nap_claims" in jobs, jobs
+    assert not {"extract_naps", "nap_input_sizes"} & set(jobs), jobs
 
 
 @pytest.fixture

@@ -28,6 +28,11 @@ NAPS = canonical(config["naps"])
 NAP_METHODS = [
     m for m in ("none", "max", "min_max", "mean", "mean_std") if m in NAPS["methods"]
 ]
+# The naps keys a clustering job reads: changing another (galleries, claims) never reruns HDBSCAN.
+NAP_CLUSTERING = {k: NAPS[k] for k in ("methods", "normalization", "max_precomputed")}
+NAP_INPUT_SIZES = {
+    k: NAPS[k] for k in ("input_size", "normalization", "max_precomputed")
+}
 NMF = canonical(config["nmf"])
 NAS = canonical(config["nas"])
 NEURFLOW = canonical(config["neurflow"])

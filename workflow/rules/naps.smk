@@ -1,6 +1,7 @@
 # Neural Activation Patterns (Bäuerle, Jönsson, Ropinski): per-layer NAPs from
 # the activation cache, the paper's figures, and the claim rows NAP-1 to NAP-5.
-# Jobs: conceptscope.naps.jobs; each rule passes the whole naps section.
+# Jobs: conceptscope.naps.jobs; each rule passes the naps section (the clustering
+# rules only the keys they read, so that a gallery or claim key reruns no HDBSCAN).
 
 if NAPS["models"]:
     PAPERS_RUN["naps"] = ["results/reproduction/naps_claims.csv"]
@@ -27,7 +28,7 @@ rule extract_naps:
     resources:
         gpu=config["gpus_per_job"],
     params:
-        settings=NAPS,
+        settings=NAP_CLUSTERING,
         device=config["device"],
     script:
         "../scripts/extract_naps.py"
@@ -44,7 +45,7 @@ rule nap_input_sizes:
         "../envs/conceptscope.yaml"
     threads: config["threads_per_job"]
     params:
-        settings=NAPS,
+        settings=NAP_INPUT_SIZES,
         device=config["device"],
     script:
         "../scripts/nap_input_sizes.py"

@@ -1,4 +1,4 @@
-"""Rule nmf_group_sparse: writes results/figures/nmf/table2_{model}_group_sparse.csv (paper Table 2).
+"""Rule nmf_group_sparse: writes results/figures/nmf/table2_{model}_group_sparse.csv (paper Table 2, claim NMF-5).
 
 The rule's params, inputs and outputs are the job's keyword arguments, by name.
 """

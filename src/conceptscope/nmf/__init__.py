@@ -11,7 +11,7 @@ the paper reads from them:
 - :mod:`.analysis`: factor similarity and eigenvalues (Fig. 2-3), class weights
   (Table 1), pixel masks and latent neighbours (Fig. 4-5);
 - :mod:`.tcav`: TCAV of the latent concepts (Fig. 6); :mod:`.views`: the figures;
-- :mod:`.jobs` (the workflow's rules), :mod:`.claims` (NMF-1, NMF-2),
+- :mod:`.jobs` (the workflow's rules), :mod:`.claims` (NMF-1 to NMF-5),
   :mod:`.settings` (config section ``nmf``).
 
 The public names of those modules (their ``__all__``) are attributes of this

@@ -14,13 +14,17 @@ torch) and implements:
   eigenvalues falls with depth);
 - :func:`class_weights`, :func:`factor_table` and :func:`top_examples`
   (Table 1: the classes, and on CIFAR-100 the superclass, each factor stands
-  for);
+  for), :func:`superclass_chance` (the chance that ``top`` classes drawn at
+  random share a superclass) and a label-permutation null of each factor's
+  top-class weight (Table 1-2: is the factor class-coherent);
 - :func:`pixel_masks` (Fig. 4: the pixels a factor weighs, thresholded at
   their median);
 - :func:`latent_neighbours` and :func:`neighbour_distribution` (Fig. 4-5: the
   classes of an example's nearest neighbours in the latent space of ``F``'s
-  columns), :func:`accuracy_vs_impurity` (the model's accuracy against the
-  share of an example's latent neighbours from other classes).
+  columns), :func:`neighbour_purity` (the share of an example's latent
+  neighbours with its own label, against a label-permutation null),
+  :func:`accuracy_vs_impurity` (the model's accuracy against the share of an
+  example's latent neighbours from other classes).
 
 The figures of these numbers are in :mod:`conceptscope.nmf.views`.
 
@@ -30,6 +34,7 @@ of the :class:`~conceptscope.data.ImageSet` the factorization was fitted on.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,6 +45,7 @@ from ..checks import check_int
 from .settings import NmfSettings
 
 __all__ = [
+    "N_PERMUTATIONS",
     "accuracy_vs_impurity",
     "class_weights",
     "cosine_similarity",
@@ -48,11 +54,15 @@ __all__ = [
     "factor_table",
     "latent_neighbours",
     "neighbour_distribution",
+    "neighbour_purity",
     "pixel_masks",
+    "superclass_chance",
     "top_examples",
 ]
 
 _KNN_BUDGET = 8_000_000  # float64 elements of the (queries x N x d) difference block computed at once
+N_PERMUTATIONS = 1000  # label permutations of the nulls of factor_table and neighbour_purity
+_TIE = 1e-12  # a class weight must beat its null by more than float summation noise (weights lie in [0, 1])
 
 
 # -- inputs ------------------------------------------------------------------------------------------
@@ -229,8 +239,10 @@ def factor_table(
     superclass_labels: Any = None,
     superclass_names: Sequence[str] | None = None,
     top: int = 3,
+    n_permutations: int = N_PERMUTATIONS,
+    seed: int = 0,
 ) -> pd.DataFrame:
-    """One row per latent factor: its top classes, superclass, entropy and mass (paper Table 1).
+    """One row per latent factor: its top classes, superclass, entropy, mass and coherence (paper Table 1).
 
     Parameters
     ----------
@@ -247,38 +259,59 @@ def factor_table(
         Names of the superclasses; default their indices.
     top : int
         Classes listed per factor.
+    n_permutations : int
+        Label permutations of the null of the top-class weight (>= 1).
+    seed : int
+        Seed of the permutations (``numpy.random.default_rng``); the table is
+        a deterministic function of its arguments.
 
     Returns
     -------
     DataFrame
         Columns ``factor``; ``top_classes`` (``"7 (0.41), 1 (0.22), 9 (0.10)"``:
         class name and :func:`class_weights` weight, heaviest first, ties by
-        class index); ``top_class``, ``top_class_weight``; with superclasses
-        ``superclass``, ``superclass_weight`` (the heaviest superclass; a
-        superclass's weight is the sum of the weights of its classes) and
-        ``top_share_superclass`` (whether the ``top`` classes all lie in one
-        superclass); ``entropy`` (natural log) of the class weights, between 0
-        (one class) and log(n_classes) (uniform); ``mass`` = sum of ``F[k]``.
-        A factor without mass has empty class columns and NaN weights and
-        entropy.
+        class index); ``top_class``, ``top_class_weight``;
+        ``top_class_weight_null95``, the 95th percentile (``numpy.quantile``,
+        linear) of the factor's top-class weight over ``n_permutations``
+        permutations of the labels among the examples (class sizes kept, F
+        kept), and ``class_coherent``: the factor has mass and its top-class
+        weight exceeds that percentile (by more than 1e-12, float summation
+        noise: a factor uniform over the examples has the same top-class
+        weight under every permutation and is not coherent); with
+        superclasses ``superclass``, ``superclass_weight`` (the heaviest
+        superclass; a superclass's weight is the sum of the weights of its
+        classes), ``top_share_superclass`` (whether the ``top`` classes all
+        lie in one superclass) and ``superclass_chance`` (the same for every
+        row: :func:`superclass_chance` of the classes that have examples, the
+        probability that ``top`` of them drawn at random share a superclass);
+        ``entropy`` (natural log) of the class weights, between 0 (one class)
+        and log(n_classes) (uniform); ``mass`` = sum of ``F[k]``. A factor
+        without mass has empty class columns, NaN weights and entropy, and is
+        not coherent.
     """
     F = _factors(F)
     names = list(class_names)
     n_classes = len(names)
     labels = _labels(labels, F.shape[1], n_classes)
     top = check_int("top", top, minimum=1)
+    n_permutations = check_int("n_permutations", n_permutations, minimum=1)
+    seed = check_int("seed", seed, minimum=0)
     W = class_weights(F, labels, n_classes)
     mass = F.sum(axis=1)
     alive = mass > 0
     entropy = np.where(alive, _entropy(W), np.nan)
     order = np.argsort(-W, axis=1, kind="stable")[:, :top]
+    top_weight = np.where(alive, W[np.arange(F.shape[0]), order[:, 0]], np.nan)
+    null95 = np.where(alive, _top_weight_null95(F, labels, n_classes, n_permutations, seed), np.nan)
     table: dict[str, Any] = {
         "factor": np.arange(F.shape[0]),
         "top_classes": [
             ", ".join(f"{names[c]} ({W[k, c]:.2f})" for c in order[k]) if alive[k] else "" for k in range(F.shape[0])
         ],
         "top_class": [names[order[k, 0]] if alive[k] else "" for k in range(F.shape[0])],
-        "top_class_weight": np.where(alive, W[np.arange(F.shape[0]), order[:, 0]], np.nan),
+        "top_class_weight": top_weight,
+        "top_class_weight_null95": null95,
+        "class_coherent": alive & (np.nan_to_num(top_weight) > np.nan_to_num(null95) + _TIE),
     }
     if superclass_labels is not None:
         sup_raw = _ints(superclass_labels)
@@ -294,9 +327,63 @@ def factor_table(
         table["top_share_superclass"] = [
             bool(alive[k]) and len({int(of_class[c]) for c in order[k]}) == 1 for k in range(F.shape[0])
         ]
+        table["superclass_chance"] = superclass_chance(of_class, top)
     table["entropy"] = entropy
     table["mass"] = mass
     return pd.DataFrame(table)
+
+
+def superclass_chance(class_superclass: Any, top: int) -> float:
+    """Probability that ``top`` classes drawn at random all lie in one superclass (the null of Table 1).
+
+    Parameters
+    ----------
+    class_superclass : array of int, shape (n_classes,)
+        Superclass of every class; a negative entry marks a class left out
+        (one without examples, as :func:`factor_table` marks them).
+    top : int
+        Classes drawn, uniformly without replacement among the classes kept.
+
+    Returns
+    -------
+    float
+        ``sum_s C(n_s, top) / C(n, top)`` with ``n_s`` the classes kept in
+        superclass s and ``n`` all classes kept (exact integer binomials);
+        NaN when fewer than ``top`` classes are kept.
+    """
+    of_class = _ints(class_superclass)
+    if of_class.ndim != 1 or not np.issubdtype(of_class.dtype, np.integer):
+        raise ValueError(f"class_superclass must be 1-D integers, got shape {of_class.shape}, dtype {of_class.dtype}")
+    top = check_int("top", top, minimum=1)
+    kept = of_class[of_class >= 0]
+    total = math.comb(int(kept.size), top)
+    if total == 0:
+        return float("nan")
+    return sum(math.comb(int(n_s), top) for n_s in np.unique(kept, return_counts=True)[1]) / total
+
+
+def _top_weight_null(F: np.ndarray, labels: np.ndarray, n_classes: int, n_permutations: int, seed: int) -> np.ndarray:
+    """Top-class weight of every factor under ``n_permutations`` label permutations, shape (d, n_permutations).
+
+    Permutation p reorders the labels by ``default_rng(seed)``'s p-th ``permutation(N)`` (F kept); a
+    factor without mass gets 0.
+    """
+    d, n = F.shape
+    rng = np.random.default_rng(seed)
+    offset = (np.arange(d) * n_classes)[:, None]  # factor k's classes are bins k*C ... k*C + C - 1
+    mass = F.sum(axis=1)
+    flat = F.ravel()
+    out = np.empty((d, n_permutations))
+    for p in range(n_permutations):
+        per_class = np.bincount((offset + labels[rng.permutation(n)][None, :]).ravel(), flat, d * n_classes)
+        top = per_class.reshape(d, n_classes).max(axis=1)
+        out[:, p] = np.divide(top, mass, out=np.zeros(d), where=mass > 0)
+    return out
+
+
+def _top_weight_null95(F: np.ndarray, labels: np.ndarray, n_classes: int, n_permutations: int, seed: int) -> np.ndarray:
+    """95th percentile of every factor's top-class weight under label permutations, shape (d,)."""
+    return np.quantile(_top_weight_null(F, labels, n_classes, n_permutations, seed), 0.95, axis=1)
 
 
 def top_examples(F: Any, k: int) -> np.ndarray:
@@ -401,6 +488,69 @@ def neighbour_distribution(labels: Any, positions: Any, n_classes: int) -> np.nd
         raise ValueError(f"positions must lie in [0, {labels.size})")
     counts = np.bincount(labels[pos], minlength=int(n_classes)).astype(np.float64)
     return counts / pos.size if pos.size else counts
+
+
+def neighbour_purity(
+    F: Any, labels: Any, k: int = NmfSettings.knn, n_permutations: int = N_PERMUTATIONS, seed: int = 0
+) -> dict[str, Any]:
+    """Share of the examples' latent nearest neighbours with their own label, against a permutation null.
+
+    The measurable side of paper Fig. 4-5 (the concept distribution of an
+    example's top-30 latent neighbours): if the latent space of ``F``'s
+    columns groups examples by class, an example's neighbours share its
+    label more often than labels assigned at random would.
+
+    Parameters
+    ----------
+    F : array or Tensor, shape (d, N)
+        Non-negative factor weights; example n is the column ``F[:, n]``.
+    labels : array of int, shape (N,)
+        Class of every example (non-negative).
+    k : int
+        Latent neighbours per example (:func:`latent_neighbours`: euclidean,
+        the example itself excluded, ties by position), ``1 <= k <= N - 1``.
+    n_permutations : int
+        Label permutations of the null (>= 1).
+    seed : int
+        Seed of the permutations (``numpy.random.default_rng``).
+
+    Returns
+    -------
+    dict
+        ``k``, ``n_examples`` (N), ``same_label_share`` (the share of the N*k
+        (example, neighbour) pairs whose labels agree: the mean over examples
+        of the share of its k neighbours with its label), ``null_mean`` and
+        ``null_q95`` (mean and 95th percentile, ``numpy.quantile`` linear, of
+        the same share with the labels permuted among the examples and the
+        neighbours kept; its expectation is sum_c n_c (n_c - 1) / (N (N - 1))
+        for class sizes n_c), ``p_value`` = (1 + #{null >= observed}) /
+        (n_permutations + 1) (one-sided; at least 1 / (n_permutations + 1)),
+        ``n_permutations``.
+    """
+    F = _factors(F)
+    n = F.shape[1]
+    k = check_int("k", k, minimum=1, maximum=n - 1)  # the other examples
+    n_permutations = check_int("n_permutations", n_permutations, minimum=1)
+    seed = check_int("seed", seed, minimum=0)
+    labels = _ints(labels)
+    labels = _labels(labels, n, int(labels.max(initial=0)) + 1)
+    nbrs = _neighbours(np.ascontiguousarray(F.T), np.arange(n), k)  # (N, k)
+    observed = int((labels[nbrs] == labels[:, None]).sum())  # integer counts: the comparison below is exact
+    rng = np.random.default_rng(seed)
+    null = np.empty(n_permutations, dtype=np.int64)
+    for p in range(n_permutations):
+        perm = labels[rng.permutation(n)]
+        null[p] = (perm[nbrs] == perm[:, None]).sum()
+    pairs = n * k
+    return {
+        "k": k,
+        "n_examples": n,
+        "same_label_share": observed / pairs,
+        "null_mean": float(null.mean()) / pairs,
+        "null_q95": float(np.quantile(null / pairs, 0.95)),
+        "p_value": (1 + int((null >= observed).sum())) / (n_permutations + 1),
+        "n_permutations": n_permutations,
+    }
 
 
 def accuracy_vs_impurity(

@@ -24,9 +24,9 @@ from .. import activations, models
 from ..claims import write_rows
 from ..data import ImageSet
 from ..jobs import open_split
-from ..runtime import atomic_path, provenance
+from ..runtime import atomic_path, provenance, write_table
 from . import analysis, solvers, tcav, views
-from .claims import nmf_1, nmf_2
+from .claims import nmf_1, nmf_2, nmf_3, nmf_4, nmf_5
 from .settings import NmfSettings
 
 __all__ = ["fit_coupled_nmf", "fit_single_nmf", "nmf_claims", "nmf_figures", "nmf_group_sparse", "nmf_tcav"]
@@ -196,8 +196,8 @@ def fit_coupled_nmf(*, result: str | Path, losses: str | Path, residuals: str | 
             },
             tmp,
         )
-    pd.DataFrame({"iteration": range(len(res.losses)), "objective": res.losses}).to_csv(losses, index=False)
-    _residual_table(names, len(fit.D), res, [x.shape[0] for x in fit.D + fit.A]).to_csv(residuals, index=False)
+    write_table(pd.DataFrame({"iteration": range(len(res.losses)), "objective": res.losses}), losses, index=False)
+    write_table(_residual_table(names, len(fit.D), res, [x.shape[0] for x in fit.D + fit.A]), residuals, index=False)
     _log.info(
         "coupled NMF: %d pixel + %d layer matrices (%s), N=%d, d=%d: %d iterations in %.1f s, objective %.4g -> %.4g; "
         "block scaling %s, relative residuals ||X - W F|| / ||X||: %s",
@@ -218,14 +218,20 @@ def fit_coupled_nmf(*, result: str | Path, losses: str | Path, residuals: str | 
 def nmf_group_sparse(*, csv: str | Path, **inputs: Any) -> None:
     """Paper Table 2: the group-sparse F variant (example groups = classes, weight ``lam_group``), its factor table.
 
-    ``inputs`` as for :func:`fit_coupled_nmf`.
+    ``inputs`` as for :func:`fit_coupled_nmf`. The table's label-permutation null (``class_coherent``, claim
+    NMF-5) is seeded with ``seed``.
     """
     fit = _fit_model(**inputs, group_sparse=True)
     images = fit.images
     table = analysis.factor_table(
-        fit.result.F.cpu().numpy(), fit.labels, images.class_names, images.superclass_labels, images.superclass_names
+        fit.result.F.cpu().numpy(),
+        fit.labels,
+        images.class_names,
+        images.superclass_labels,
+        images.superclass_names,
+        seed=fit.seed,
     )
-    table.to_csv(csv, index=False)
+    write_table(table, csv, index=False)
     _log.info(
         "group-sparse NMF (lambda %.3g, block scaling %s), %d iterations, relative residuals %s:\n%s",
         fit.settings.lam_group,
@@ -304,15 +310,24 @@ def nmf_figures(
     dataset: Mapping[str, Any],
     manifest: str | Path,
     settings: Mapping[str, Any],
+    seed: int,
     fig2: str | Path,
     fig3_csv: str | Path,
     fig3_png: str | Path,
     table1_csv: str | Path,
     table1_png: str | Path,
     fig4: str | Path,
+    purity_csv: str | Path,
     fig5: str | Path,
+    fig5_csv: str | Path,
 ) -> None:
-    """Fig. 2 (similarity heatmaps), Fig. 3 (eigenvalue means), Table 1, Fig. 4-5 of one model."""
+    """Fig. 2 (similarity heatmaps), Fig. 3 (eigenvalue means), Table 1, Fig. 4-5 of one model.
+
+    Besides the figures: ``table1_csv`` (:func:`~conceptscope.nmf.analysis.factor_table`, claims NMF-3 and
+    NMF-5), ``purity_csv`` (one row: ``model`` and :func:`~conceptscope.nmf.analysis.neighbour_purity` of the
+    ``knn`` latent neighbours, claim NMF-4) and ``fig5_csv`` (the accuracy-vs-impurity curve drawn in ``fig5``).
+    ``seed`` seeds the label permutations of both nulls.
+    """
     s = NmfSettings.from_config(settings)
     eigen_k = s.eigen_k_of(model_id)
     res = _load_fit(coupled)
@@ -338,21 +353,24 @@ def nmf_figures(
     pixel_res = res["residuals"][:n_pixels]
     note = views.pixel_residual_note(pixel_res, scaling)
     views.plot_similarity_heatmaps(sims, fig2, residuals=layer_res, note=note)
-    table.to_csv(fig3_csv, index=False)
+    write_table(table, fig3_csv, index=False)
     coupled_res = ", ".join(f"{layer} {r:.2f}" for layer, r in layer_res.items())
     views.plot_eigen_means(table, fig3_png, note=f"block scaling {scaling}; coupled ||A - OF||/||A||: {coupled_res}")
     factors = analysis.factor_table(
-        F, images.labels, images.class_names, images.superclass_labels, images.superclass_names
+        F, images.labels, images.class_names, images.superclass_labels, images.superclass_names, seed=seed
     )
-    factors.to_csv(table1_csv, index=False)
+    write_table(factors, table1_csv, index=False)
     views.plot_factor_table(factors, F, images, table1_png, per_factor=s.per_factor)
     P = [p.numpy() for p in res["P"]]
     views.plot_masks_and_neighbours(
         F, P, images, images.labels, images.class_names, fig4, k=s.knn, size=tuple(res["image_size"]), note=note
     )
+    purity = pd.DataFrame([{"model": model_id} | analysis.neighbour_purity(F, images.labels, k=s.knn, seed=seed)])
+    write_table(purity, purity_csv, index=False)
     curve = analysis.accuracy_vs_impurity(F, images.labels, np.asarray(res["predictions"]), k=s.knn)
     views.plot_accuracy_vs_impurity(curve, fig5)
-    _log.info("%s\n%s", note, table.to_string())
+    write_table(curve, fig5_csv, index=False)
+    _log.info("%s\n%s\nlatent-neighbour purity:\n%s", note, table.to_string(), purity.to_string(index=False))
 
 
 def nmf_tcav(
@@ -389,16 +407,45 @@ def nmf_tcav(
         seed=seed,
     )
     summary = tcav.summarize_tcav(table)
-    summary.to_csv(csv, index=False)
+    write_table(summary, csv, index=False)
     views.plot_tcav(summary, png)
     _log.info("\n%s", summary.to_string())
 
 
-def nmf_claims(*, fig3: Sequence[str | Path], rows: str | Path) -> None:
-    """Claim rows NMF-1 and NMF-2 from the Fig. 3 tables."""
+def nmf_claims(
+    *,
+    fig3: Sequence[str | Path],
+    table1: Sequence[str | Path],
+    purity: Sequence[str | Path],
+    table2: Sequence[str | Path],
+    settings: Mapping[str, Any],
+    rows: str | Path,
+) -> None:
+    """Claim rows NMF-1 to NMF-5.
+
+    NMF-1, NMF-2 from the Fig. 3 tables, NMF-3 from the Table 1 factor tables, NMF-4 from the neighbour-purity
+    tables, NMF-5 from the group-sparse Table 2 factor tables (none when ``nmf.lam_group`` is 0) beside Table 1.
+    ``table1``, ``purity`` and ``table2`` list one file per model of ``settings.models``, in that order.
+    """
+    s = NmfSettings.from_config(settings)
     table = pd.concat([pd.read_csv(p) for p in fig3], ignore_index=True)
     table = table[table["source"] == "coupled"]
-    out = [nmf_1(table), nmf_2(table)]
+    table1s = _per_model(s.models, table1)
+    table2s = _per_model(s.models, table2) if table2 else {}
+    out = [
+        nmf_1(table),
+        nmf_2(table),
+        nmf_3(table1s),
+        nmf_4(_per_model(s.models, purity)),
+        nmf_5(table2s, table1s, s.lam_group),
+    ]
     write_rows(rows, out)
     for r in out:
         _log.info("%s %s: %s (%s)", r["claim_id"], r["verdict"], r["measured_value"], r["detail"])
+
+
+def _per_model(model_ids: Sequence[str], paths: Sequence[str | Path]) -> dict[str, pd.DataFrame]:
+    """The CSV ``paths`` read, by model (one path per model, in order)."""
+    if len(paths) != len(model_ids):
+        raise ValueError(f"{len(paths)} files for {len(model_ids)} models {list(model_ids)}: {list(paths)}")
+    return {m: pd.read_csv(p) for m, p in zip(model_ids, paths, strict=True)}

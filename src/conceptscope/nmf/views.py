@@ -25,6 +25,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from ..checks import check_int  # noqa: E402
 from ..data import ImageSet  # noqa: E402
 from ..imaging import display_image  # noqa: E402
+from ..runtime import save_figure, write_table  # noqa: E402
 from .analysis import (  # noqa: E402
     _array,
     _factors,
@@ -60,8 +61,8 @@ _MASK_RGBA = (0.84, 0.15, 0.16, 0.5)  # pixels above the median, drawn over the 
 def _save(fig: Figure, table: pd.DataFrame, path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=_DPI)
-    table.to_csv(path.with_suffix(".csv"), index=False)
+    save_figure(fig, path, dpi=_DPI)
+    write_table(table, path.with_suffix(".csv"), index=False)
 
 
 def _short(s: str, n: int = 14) -> str:
@@ -574,7 +575,7 @@ def plot_tcav(summary: pd.DataFrame, path: str | Path, *, title: str | None = No
     fig.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=7)
     fig.suptitle(title or f"TCAV of {len(concepts)} concept(s); * p < {alpha}", fontsize=9)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     csv = path.with_suffix(".csv")
-    summary.to_csv(csv, index=False)
+    write_table(summary, csv, index=False)
     return csv
