@@ -354,6 +354,18 @@ def test_report_holds_every_figure_and_the_claims_table(run_dir):
     assert "claims.html" in text
     for message in ("System Message", "Docutils", "(ERROR/", "(WARNING/", "Undefined substitution"):
         assert message not in text, message
+    # every report item's caption (the report embeds them as JSON) names its paper figure or table, or says it
+    # is none, and gives the settings the run used, its Jinja fully rendered
+    results = json.loads(re.search(r'<script id="results">\s*var results = (.*?);\s*</script>', text, re.S).group(1))
+    missing = sorted({p.relative_to(run_dir).as_posix() for p in figures} - set(results))
+    assert not missing, f"figures that are no report item: {missing}"
+    assert any(p.endswith("claims.html") for p in results)
+    for path, item in results.items():
+        caption = item["caption"]
+        plain = re.sub(r"<[^>]+>", "", caption)
+        assert "Settings:" in plain, path
+        assert "{{" not in caption and "{%" not in caption and "}}" not in caption, path
+        assert re.search(r"\bFig\. \d|\bTable \d|not a paper figure", plain, re.I), path
     dom = dump_dom(chromium_or_skip(), report.resolve().as_uri(), run_dir / "chromium-profile")
     assert 'id="loading-screen" style="display: none;"' in dom  # the report's app rendered
     assert "Claims" in dom and "NeurFlow" in dom

@@ -1,6 +1,7 @@
 # Config → target tables, input functions and wildcard constraints.
 # Scripts never read config: everything they need arrives through params.
 
+import os
 import re
 
 from conceptscope.runtime import remove_stale_temporaries, run_summary
@@ -178,6 +179,12 @@ def nap_figure_files(model):
             for i in NAPS["follow_images"]
         ]
     )
+
+
+def nap_figure_caption(path):
+    """The report caption of a gallery of nap_figure_files (Fig. 1, 7 or 9/10), relative to the rules."""
+    fig = re.match(r"fig(\d+)_", os.path.basename(path)).group(1)
+    return f"../report/naps_fig{fig}.rst"
 
 
 def compare_files(i):

@@ -123,7 +123,10 @@ for _model in NAPS["models"]:
             naps=nap_files(_model),
             manifest=nap_manifest(_model),
         output:
-            figures=nap_figure_files(_model),
+            figures=[
+                report(f, caption=nap_figure_caption(f), category="NAPs")
+                for f in nap_figure_files(_model)
+            ],
             browser=f"results/naps/{_model}/browser.html",
         log:
             f"logs/nap_figures/{_model}.log",

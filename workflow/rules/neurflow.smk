@@ -141,25 +141,25 @@ rule neurflow_knockout:
         optimality_csv="results/figures/neurflow/fig4_{model}_{layer}_optimality.csv",
         optimality_png=report(
             "results/figures/neurflow/fig4_{model}_{layer}_optimality.png",
-            caption="../report/neurflow_evaluation.rst",
+            caption="../report/neurflow_fig4.rst",
             category="NeurFlow",
         ),
         correlation_csv="results/figures/neurflow/fig6_{model}_{layer}_correlation.csv",
         correlation_png=report(
             "results/figures/neurflow/fig6_{model}_{layer}_correlation.png",
-            caption="../report/neurflow_evaluation.rst",
+            caption="../report/neurflow_fig6.rst",
             category="NeurFlow",
         ),
         methods_csv="results/figures/neurflow/fig11_{model}_{layer}_methods.csv",
         methods_png=report(
             "results/figures/neurflow/fig11_{model}_{layer}_methods.png",
-            caption="../report/neurflow_evaluation.rst",
+            caption="../report/neurflow_fig11.rst",
             category="NeurFlow",
         ),
         sum_mean_csv="results/figures/neurflow/fig12_{model}_{layer}_sum_mean.csv",
         sum_mean_png=report(
             "results/figures/neurflow/fig12_{model}_{layer}_sum_mean.png",
-            caption="../report/neurflow_evaluation.rst",
+            caption="../report/neurflow_fig12.rst",
             category="NeurFlow",
         ),
     log:
@@ -194,19 +194,19 @@ rule neurflow_fidelity:
         fig5_csv="results/figures/neurflow/fig5_{model}_fidelity.csv",
         fig5_png=report(
             "results/figures/neurflow/fig5_{model}_fidelity.png",
-            caption="../report/neurflow_evaluation.rst",
+            caption="../report/neurflow_fig5.rst",
             category="NeurFlow",
         ),
         fig16_csv="results/figures/neurflow/fig16_{model}_tau.csv",
         fig16_png=report(
             "results/figures/neurflow/fig16_{model}_tau.png",
-            caption="../report/neurflow_evaluation.rst",
+            caption="../report/neurflow_fig16.rst",
             category="NeurFlow",
         ),
         fig17_csv="results/figures/neurflow/fig17_{model}_extended.csv",
         fig17_png=report(
             "results/figures/neurflow/fig17_{model}_extended.png",
-            caption="../report/neurflow_evaluation.rst",
+            caption="../report/neurflow_fig17.rst",
             category="NeurFlow",
         ),
     log:
@@ -240,7 +240,7 @@ rule neurflow_l2:
         csv="results/figures/neurflow/table4_{model}_l2.csv",
         png=report(
             "results/figures/neurflow/table4_{model}_l2.png",
-            caption="../report/neurflow_evaluation.rst",
+            caption="../report/neurflow_table4.rst",
             category="NeurFlow",
         ),
     log:
@@ -270,7 +270,7 @@ rule neurflow_crops:
         csv="results/figures/neurflow/fig18_{model}_crops.csv",
         png=report(
             "results/figures/neurflow/fig18_{model}_crops.png",
-            caption="../report/neurflow_evaluation.rst",
+            caption="../report/neurflow_fig18.rst",
             category="NeurFlow",
         ),
     log:
@@ -297,19 +297,19 @@ rule neurflow_tables:
         fig10_csv="results/figures/neurflow/fig10_{model}_timing.csv",
         fig10_png=report(
             "results/figures/neurflow/fig10_{model}_timing.png",
-            caption="../report/neurflow_evaluation.rst",
+            caption="../report/neurflow_fig10.rst",
             category="NeurFlow",
         ),
         table3_csv="results/figures/neurflow/table3_{model}_overlaps.csv",
         table3_png=report(
             "results/figures/neurflow/table3_{model}_overlaps.png",
-            caption="../report/neurflow_evaluation.rst",
+            caption="../report/neurflow_table3.rst",
             category="NeurFlow",
         ),
         table5_csv="results/figures/neurflow/table5_{model}_k_ablation.csv",
         table5_png=report(
             "results/figures/neurflow/table5_{model}_k_ablation.png",
-            caption="../report/neurflow_evaluation.rst",
+            caption="../report/neurflow_table5.rst",
             category="NeurFlow",
         ),
     log:
