@@ -289,6 +289,35 @@ def test_nas_paper_config_dry_run(tmp_path):
     assert jobs.get("nas_taxonomy") == 2 and jobs.get("train_model") == 2, jobs
 
 
+def test_nmf_paper_config_computes_nmf_3_on_cifar100(tmp_path):
+    """config/paper/nmf.yaml on a stand-in CIFAR-100 (60 classes in 20 superclasses of 3), shortened: NMF-3,
+    NOT RUN on the digits of the default suite, is judged from the data's superclasses."""
+    from standins import write_cifar
+
+    write_cifar(tmp_path / "cifar100", kind="cifar100", n=60)
+    cfg = yaml.safe_load((ROOT / "config/paper/nmf.yaml").read_text())
+    cfg["datasets"]["cifar100"]["root"] = str(tmp_path / "cifar100")
+    cfg["device"] = "cpu"
+    for spec in cfg["models"].values():
+        spec["train"]["epochs"] = 1
+    cfg["nmf"].update(n_components=12, max_iter=5, knn=5, models=["resnet18_cifar"])  # one model is enough here
+    for key in ("layers", "eigen_k"):
+        cfg["nmf"][key].pop("vgg11_cifar")
+    path = tmp_path / "nmf.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    work = tmp_path / "work"
+    work.mkdir()
+    res = snakemake(work, "--cores", "2", "results/reproduction/nmf_claims.csv", config=path)
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+    rows = pd.read_csv(work / "results/reproduction/nmf_claims.csv").set_index("claim_id")
+    assert rows.at["NMF-3", "verdict"] in ("PASS", "FAIL"), rows.at["NMF-3", "detail"]
+    assert "superclass" in rows.at["NMF-3", "detail"]
+    table1 = pd.read_csv(work / "results/figures/nmf/table1_resnet18_cifar_factors.csv")
+    assert {"superclass", "top_share_superclass", "superclass_chance"} <= set(table1.columns)
+    # the chance that 3 of the 60 classes share a superclass: 20 superclasses of 3 classes, 20 / C(60, 3)
+    assert table1["superclass_chance"].iloc[0] == pytest.approx(20 / 34220)
+
+
 def test_neurflow_paper_config_dry_run(tmp_path):
     """config/paper/neurflow.yaml on a stand-in ImageNet folder plans every circuit and every evaluation job."""
     from standins import write_image_folder
