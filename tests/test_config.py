@@ -275,6 +275,7 @@ def test_an_empty_data_folder_fails_at_parse_time_naming_the_missing_file(test_c
     validate(cfg, SCHEMA)
     cfg["models"]["nap_mnist_cnn"]["dataset"] = "d"
     cfg["naps"]["compare"] = []  # Fig. 14 compares two models on one data set
+    cfg["naps"]["accuracy_pairs"] = []  # so does NAP-3
     with pytest.raises(ConfigError, match=expected):
         check_config(cfg)
     cfg["datasets"]["d"]["download"] = True  # fetched by the job that reads it (archive kinds)
