@@ -12,6 +12,11 @@ Kinds (``DATASET_KINDS``):
 - ``digits``: scikit-learn's bundled 8x8 handwritten digits (1,797 images, 10
   classes, grey, values 0..16 scaled to [0, 1]); a stratified train/test split
   drawn with ``split_seed``. The embedded default: no download.
+- ``planted``: the same digits upsampled to 16x16 (nearest, exact) with
+  four visual concepts stamped in by a rule seeded with ``seed``
+  (:mod:`conceptscope.planted`); the same split as ``digits`` (same
+  ``test_fraction`` / ``split_seed``, same sample ids). Each sample records
+  which concepts it carries (:attr:`ImageSet.concepts`). No download.
 - ``mnist``: the four IDX files (``train-images-idx3-ubyte`` ...) in
   ``<root>/MNIST/raw`` (torchvision's layout; ``.gz`` accepted).
 - ``cifar10`` / ``cifar100``: the python pickles of the official archives in
@@ -60,7 +65,7 @@ __all__ = [
     "split_names",
 ]
 
-DATASET_KINDS = ("digits", "mnist", "cifar10", "cifar100", "imagenet", "quickdraw", "imagefolder")
+DATASET_KINDS = ("digits", "planted", "mnist", "cifar10", "cifar100", "imagenet", "quickdraw", "imagefolder")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 _CIFAR_DIRS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
@@ -93,6 +98,11 @@ class ImageSet:
         Channels of the stored images (1 grey, 3 colour).
     superclass_labels, superclass_names
         Coarse labels where the data set has them (CIFAR-100), else None.
+    concepts : ndarray of bool, shape (n_samples, n_concepts), or None
+        Ground-truth concepts where the data set plants them (``planted``):
+        whether sample i carries concept j. Kept through subsetting.
+    concept_names : list of str or None
+        Name of each column of ``concepts``.
     """
 
     name: str
@@ -104,6 +114,8 @@ class ImageSet:
     loader: Loader = field(repr=False)
     superclass_labels: np.ndarray | None = None
     superclass_names: list[str] | None = None
+    concepts: np.ndarray | None = None
+    concept_names: list[str] | None = None
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -117,12 +129,14 @@ class ImageSet:
         positions = np.asarray(positions, dtype=np.int64)
         base = self.loader
         sup = None if self.superclass_labels is None else self.superclass_labels[positions]
+        concepts = None if self.concepts is None else self.concepts[positions]
         return replace(
             self,
             labels=self.labels[positions],
             sample_ids=self.sample_ids[positions],
             loader=lambda pos, size: base(positions[pos], size),
             superclass_labels=sup,
+            concepts=concepts,
         )
 
     def images(
@@ -222,7 +236,7 @@ def class_count(spec: Mapping[str, Any], *, key: str = "datasets.<id>") -> int |
     root that is missing: the data checks report that separately).
     """
     kind = spec["kind"]
-    fixed = {"digits": 10, "mnist": 10, "cifar10": 10}
+    fixed = {"digits": 10, "planted": 10, "mnist": 10, "cifar10": 10}
     if kind in fixed:
         return fixed[kind]
     if kind == "cifar100":
@@ -303,23 +317,47 @@ def _array_set(
     )
 
 
-def _read_digits(spec: Mapping[str, Any], split: str, key: str, name: str) -> ImageSet:
-    from sklearn.datasets import load_digits
+def _digits_split(spec: Mapping[str, Any], split: str, labels: np.ndarray) -> np.ndarray:
+    """Sorted row ids of a split of the digits (kinds ``digits`` and ``planted``): stratified by label."""
     from sklearn.model_selection import train_test_split
 
-    bunch = load_digits()
-    images = (bunch.images / 16.0).astype(np.float32)[:, None]  # (1797, 1, 8, 8) in [0, 1]
-    labels = bunch.target.astype(np.int64)
-    all_ids = np.arange(labels.shape[0])
     train_ids, test_ids = train_test_split(
-        all_ids,
+        np.arange(labels.shape[0]),
         test_size=float(spec.get("test_fraction", 0.25)),
         stratify=labels,
         random_state=int(spec.get("split_seed", 0)),
     )
-    ids = np.sort(train_ids if split == "train" else test_ids)
+    return np.sort(train_ids if split == "train" else test_ids).astype(np.int64)
+
+
+def _read_digits(spec: Mapping[str, Any], split: str, key: str, name: str) -> ImageSet:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = (bunch.images / 16.0).astype(np.float32)[:, None]  # (1797, 1, 8, 8) in [0, 1]
+    labels = bunch.target.astype(np.int64)
+    ids = _digits_split(spec, split, labels)
     out = _array_set(name, split, images[ids], labels[ids], [str(d) for d in range(10)])
-    return replace(out, sample_ids=ids.astype(np.int64))
+    return replace(out, sample_ids=ids)
+
+
+def _read_planted(spec: Mapping[str, Any], split: str, key: str, name: str) -> ImageSet:
+    from .planted import planted_digits
+
+    if spec.get("seed") is None:
+        raise ValueError(f"{key}.seed is not set: kind 'planted' needs the seed of its planting rule")
+    planting = planted_digits(int(spec["seed"]))
+    ids = _digits_split(spec, split, planting.labels)
+    out = _array_set(
+        name,
+        split,
+        planting.images[ids][:, None],  # (n, 1, 16, 16) float32 in [0, 1]
+        planting.labels[ids],
+        [str(d) for d in range(10)],
+        concepts=planting.concepts[ids],
+        concept_names=planting.concept_names,
+    )
+    return replace(out, sample_ids=ids)
 
 
 def _root(spec: Mapping[str, Any], key: str, kind: str) -> Path:
@@ -424,7 +462,7 @@ def check_split_files(spec: Mapping[str, Any], splits: Sequence[str], *, key: st
     Nothing is reported for ``download: true`` (the files are fetched when a job reads them)."""
     if spec["kind"] in ("imagefolder", "imagenet"):
         return check_folder_splits(spec, splits, key=key)
-    if spec["kind"] == "digits" or spec.get("download"):
+    if spec["kind"] in ("digits", "planted") or spec.get("download"):
         return []
     return [str(err) for split in dict.fromkeys(splits) if (err := _missing_files(spec, split, key)) is not None]
 
@@ -643,6 +681,7 @@ def _read_folder(spec: Mapping[str, Any], split: str, key: str, name: str) -> Im
 
 _READERS: dict[str, Callable[[Mapping[str, Any], str, str, str], ImageSet]] = {
     "digits": _read_digits,
+    "planted": _read_planted,
     "mnist": _read_mnist,
     "cifar10": _read_cifar,
     "cifar100": _read_cifar,

@@ -61,7 +61,8 @@ def open_split(dataset: Mapping[str, Any], split: str, manifest: str | Path | No
 
 
 def prepare_split(dataset: Mapping[str, Any], split: str, manifest: str | Path) -> None:
-    """Write the split's manifest: position, sample id, label, class name (and superclass)."""
+    """Write the split's manifest: position, sample id, label, class name (and superclass; and one bool
+    column ``concept_<name>`` per planted concept)."""
     images = open_split(dataset, split)
     table = pd.DataFrame(
         {
@@ -73,6 +74,9 @@ def prepare_split(dataset: Mapping[str, Any], split: str, manifest: str | Path) 
     )
     if images.superclass_labels is not None and images.superclass_names is not None:
         table["superclass"] = [images.superclass_names[i] for i in images.superclass_labels]
+    if images.concepts is not None and images.concept_names is not None:
+        for j, concept in enumerate(images.concept_names):
+            table[f"concept_{concept}"] = images.concepts[:, j]
     write_table(table, manifest, index=False)
     counts = table["class_name"].value_counts().sort_index()
     _log.info(

@@ -37,7 +37,7 @@ __all__ = [
     "validate_config",
 ]
 
-_NEEDS_ROOT = set(DATASET_KINDS) - {"digits"}
+_NEEDS_ROOT = set(DATASET_KINDS) - {"digits", "planted"}
 
 # config section -> the settings class of the paper that owns it (imported when needed)
 SECTIONS = {
