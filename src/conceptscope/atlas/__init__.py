@@ -1,0 +1,15 @@
+"""The concept atlas: the concepts of every method, side by side, per model and layer.
+
+Modules:
+
+- :mod:`~conceptscope.atlas.concepts`: :class:`Concept`, one method's concept
+  (name, model, layer, image set) read from that method's results;
+- :mod:`~conceptscope.atlas.alignment`: cross-method alignment, Jaccard overlap
+  of image sets, optimal one-to-one matching, summary with a null, heatmaps;
+- :mod:`~conceptscope.atlas.recovery`: recovery of planted concepts (data set
+  kind ``planted``): best-match precision, recall and F1 per planted concept
+  against a permutation null.
+
+Import the modules themselves (``from conceptscope.atlas import alignment``);
+this package imports none of them.
+"""
