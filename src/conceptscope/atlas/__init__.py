@@ -8,7 +8,10 @@ Modules:
   of image sets, optimal one-to-one matching, summary with a null, heatmaps;
 - :mod:`~conceptscope.atlas.recovery`: recovery of planted concepts (data set
   kind ``planted``): best-match precision, recall and F1 per planted concept
-  against a permutation null.
+  against a permutation null;
+- :mod:`~conceptscope.atlas.faithfulness`: a concept's direction (or unit
+  subspace) projected out of a layer's activations, the class logit's drop
+  against random directions of equal dimension.
 
 Import the modules themselves (``from conceptscope.atlas import alignment``);
 this package imports none of them.
