@@ -37,7 +37,7 @@ def test_offline_prefetch_names_every_missing_item_its_cache_and_the_command(tmp
     assert "2 item(s) could not be fetched" in msg
     assert "models.vit (timm:vit_tiny_patch16_224)" in msg and "Hugging Face cache" in msg
     assert f"datasets.mnist (mnist): could not download into {tmp_path / 'mnist'}" in msg
-    assert "snakemake prefetch --configfile" in msg and "login node" in msg
+    assert "snakemake prefetch --cores 1 --configfile" in msg and "login node" in msg
     assert "models.mine" not in msg and not done.exists()
 
 

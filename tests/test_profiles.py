@@ -19,17 +19,6 @@ def rules(tmp_path_factory) -> set[str]:
     return {line.split()[0] for line in res.stdout.splitlines() if line.strip()}
 
 
-def _gpu_rules() -> set[str]:
-    """Rules (by name) that declare the resource gpu."""
-    found = set()
-    for smk in (ROOT / "workflow" / "rules").glob("*.smk"):
-        for block in re.split(r"\n(?=rule |    rule:)", smk.read_text()):
-            name = re.match(r"rule (\w+):", block.lstrip())
-            if name and 'gpu=config["gpus_per_job"]' in block:
-                found.add(name.group(1))
-    return found
-
-
 @pytest.mark.parametrize("profile", PROFILES)
 def test_profile_names_only_rules_of_the_workflow(profile, rules):
     cfg = yaml.safe_load((ROOT / "profiles" / profile / "config.yaml").read_text())
@@ -37,12 +26,36 @@ def test_profile_names_only_rules_of_the_workflow(profile, rules):
     assert not unknown, f"profiles/{profile} sets resources of unknown rules {sorted(unknown)}"
 
 
-def test_gpu_profile_puts_every_gpu_rule_on_the_gpu_partition():
+def _planned_resources(res) -> dict[str, dict[str, str]]:
+    """Rule -> the resources Snakemake's dry run prints for its jobs (the last job of a rule wins)."""
+    out: dict[str, dict[str, str]] = {}
+    rule = None
+    for line in res.stdout.splitlines():
+        m = re.match(r"^(?:local)?rule (\w+):", line)
+        if m:
+            rule = m.group(1)
+        elif rule and line.strip().startswith("resources:"):
+            pairs = line.split("resources:", 1)[1].split(", ")
+            out[rule] = dict(p.split("=", 1) for p in pairs if "=" in p)
+    return out
+
+
+def test_gpu_profile_puts_every_torch_job_on_the_gpu_partition(tmp_path):
+    """Every job that declares a GPU, the per-model caching rules included, gets the gpu partition and cores per
+    GPU; the others stay on the default (cpu) partition without a GPU."""
     cfg = yaml.safe_load((ROOT / "profiles" / "slurm-gpu" / "config.yaml").read_text())
-    assert "gpus_per_job=1" in cfg["config"]
-    gpu = {r for r, res in cfg["set-resources"].items() if res.get("slurm_partition") == "gpu"}
-    assert gpu == _gpu_rules() and all(cfg["set-resources"][r]["cpus_per_gpu"] >= 1 for r in gpu)
-    assert cfg["default-resources"]["slurm_partition"] == "cpu"  # figures, pages, claims stay off the GPUs
+    assert "gpus_per_job=1" in cfg["config"] and "gpu_partition=gpu" in cfg["config"]
+    res = run_snakemake(tmp_path, "-n", "--profile", str(ROOT / "profiles" / "slurm-gpu"))
+    assert res.returncode == 0, res.stderr[-2000:]
+    planned = _planned_resources(res)
+    gpu = {rule for rule, r in planned.items() if r.get("gpu") == "1"}
+    torch_rules = {"train_model", "extract_naps", "fit_coupled_nmf", "fit_single_nmf", "neurflow_circuit"}
+    torch_rules |= {rule for rule in planned if rule.startswith("cache_activations_")}
+    assert torch_rules <= gpu, sorted(torch_rules - gpu)
+    for rule in gpu:
+        assert planned[rule]["slurm_partition"] == "gpu" and int(planned[rule]["cpus_per_gpu"]) >= 1, rule
+    for rule in set(planned) - gpu:
+        assert planned[rule].get("slurm_partition") == "cpu" and "cpus_per_gpu" not in planned[rule], rule
 
 
 def test_slurm_profiles_keep_logs_and_set_run_time_and_memory():

@@ -51,6 +51,7 @@ import torch.nn.functional as F
 
 __all__ = [
     "DATASET_KINDS",
+    "DOWNLOADABLE",
     "IMAGE_SUFFIXES",
     "DataMissingError",
     "ImageSet",
@@ -65,6 +66,7 @@ __all__ = [
     "split_names",
 ]
 
+DOWNLOADABLE = ("mnist", "cifar10", "cifar100")  # kinds torchvision can fetch (``download: true``)
 DATASET_KINDS = ("digits", "planted", "mnist", "cifar10", "cifar100", "imagenet", "quickdraw", "imagefolder")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
@@ -368,7 +370,11 @@ def _root(spec: Mapping[str, Any], key: str, kind: str) -> Path:
 
 
 def _missing(key: str, kind: str, path: Path, what: str) -> DataMissingError:
-    hint = " or set download: true on a machine with internet" if kind in ("mnist", "cifar10", "cifar100") else ""
+    hint = (
+        f" or set {key}.download: true and run `snakemake prefetch --cores 1` where there is internet"
+        if kind in DOWNLOADABLE
+        else ""
+    )
     return DataMissingError(f"{key} ({kind}): {path} not found. Put {what} there (set {key}.root){hint}.")
 
 
@@ -376,7 +382,7 @@ def _download(kind: str, root: Path) -> None:
     """Fetch an archive with torchvision's downloader (only when ``download: true``)."""
     import torchvision.datasets as tvd
 
-    cls = {"mnist": tvd.MNIST, "cifar10": tvd.CIFAR10, "cifar100": tvd.CIFAR100}[kind]
+    cls = {"mnist": tvd.MNIST, "cifar10": tvd.CIFAR10, "cifar100": tvd.CIFAR100}[kind]  # DOWNLOADABLE
     for train in (True, False):
         cls(str(root), train=train, download=True)
 
@@ -392,7 +398,7 @@ def fetch_data(spec: Mapping[str, Any], *, key: str = "datasets.<id>") -> list[s
         When the files are missing and cannot be downloaded (offline), naming the folder.
     """
     kind = spec["kind"]
-    if kind not in ("mnist", "cifar10", "cifar100") or not spec.get("download"):
+    if kind not in DOWNLOADABLE or not spec.get("download"):
         return []
     absent = [split for split in ("train", "test") if _missing_files(spec, split, key) is not None]
     if not absent:

@@ -305,7 +305,7 @@ def prefetch(
         raise RuntimeError(
             f"prefetch: {len(missing)} item(s) could not be fetched (this machine is probably offline):\n  "
             + "\n  ".join(missing)
-            + "\nRun `snakemake prefetch --configfile <your config>` on a machine with internet (a cluster's "
+            + "\nRun `snakemake prefetch --cores 1 --configfile <your config>` on a machine with internet (a cluster's "
             "login node) that shares these cache directories with the compute nodes, then run the suite."
         )
     write_text(done, "".join(f"{line}\n" for line in lines) or "nothing to fetch\n")

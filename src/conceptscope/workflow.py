@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .data import DATASET_KINDS, check_split_files, split_names
+from .data import DATASET_KINDS, DOWNLOADABLE, check_split_files, split_names
 from .runtime import write_text
 from .settings import ConfigError, Section
 
@@ -123,7 +123,14 @@ def check_config(config: Mapping[str, Any], *, check_data: bool = True) -> None:
             if not root:
                 problems.append(f"{key}.root is not set; kind {ds['kind']!r} reads its files from there")
             elif not Path(root).expanduser().exists() and not ds.get("download"):
-                problems.append(f"{key}.root: {root} does not exist. Put the {ds['kind']} files there or fix the path")
+                fetch = (
+                    f", or set {key}.download: true and run `snakemake prefetch --cores 1` where there is internet"
+                    if ds["kind"] in DOWNLOADABLE
+                    else ""
+                )
+                problems.append(
+                    f"{key}.root: {root} does not exist. Put the {ds['kind']} files there or fix the path{fetch}"
+                )
             else:
                 problems += check_split_files(ds, _used_splits(config, ds_id), key=key)
     for m_id, m in config.get("models", {}).items():

@@ -21,7 +21,7 @@ for _model in MODELS:
             "../envs/conceptscope.yaml"
         threads: config["threads_per_job"]
         resources:
-            gpu=config["gpus_per_job"],
+            **GPU_RESOURCES,
         params:
             model_id=_model,
             split=lambda w: w.split,

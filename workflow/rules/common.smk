@@ -25,6 +25,13 @@ SPLITS = sorted(
     }
 )
 PAPERS_RUN = {}  # paper -> claim-row files; each method's rules add theirs
+# Resources of the torch jobs: gpus_per_job GPUs (resource gpu), and with a GPU
+# the cores per GPU and the Slurm partition gpu_partition names.
+GPU_RESOURCES = {"gpu": config["gpus_per_job"]}
+if config["gpus_per_job"]:
+    GPU_RESOURCES["cpus_per_gpu"] = config["threads_per_job"]
+    if config["gpu_partition"]:
+        GPU_RESOURCES["slurm_partition"] = config["gpu_partition"]
 NAPS = canonical(config["naps"])
 NAP_METHODS = [
     m for m in ("none", "max", "min_max", "mean", "mean_std") if m in NAPS["methods"]

@@ -12,7 +12,7 @@ rule train_model:
         "../envs/conceptscope.yaml"
     threads: config["threads_per_job"]
     resources:
-        gpu=config["gpus_per_job"],
+        **GPU_RESOURCES,
     params:
         model_id=lambda w: w.model,
         spec=lambda w: MODELS[w.model]["spec"],

@@ -26,7 +26,7 @@ rule extract_naps:
         "../envs/conceptscope.yaml"
     threads: config["threads_per_job"]
     resources:
-        gpu=config["gpus_per_job"],
+        **GPU_RESOURCES,
     params:
         settings=NAP_CLUSTERING,
         device=config["device"],

@@ -26,7 +26,7 @@ rule neurflow_circuit:
         "../envs/conceptscope.yaml"
     threads: config["threads_per_job"]
     resources:
-        gpu=config["gpus_per_job"],
+        **GPU_RESOURCES,
     params:
         model_id=lambda w: w.model,
         class_index=lambda w: int(w.cls),
@@ -85,7 +85,7 @@ rule neurflow_evaluate:
         "../envs/conceptscope.yaml"
     threads: config["threads_per_job"]
     resources:
-        gpu=config["gpus_per_job"],
+        **GPU_RESOURCES,
     params:
         dataset=get_dataset,
         layers=lambda w: neurflow_layers(w.model),
@@ -116,7 +116,7 @@ rule neurflow_attribution:
         "../envs/conceptscope.yaml"
     threads: config["threads_per_job"]
     resources:
-        gpu=config["gpus_per_job"],
+        **GPU_RESOURCES,
     params:
         model_id=lambda w: w.model,
         dataset=get_dataset,
@@ -170,7 +170,7 @@ rule neurflow_knockout:
         "../envs/conceptscope.yaml"
     threads: config["threads_per_job"]
     resources:
-        gpu=config["gpus_per_job"],
+        **GPU_RESOURCES,
     params:
         model_id=lambda w: w.model,
         dataset=get_dataset,
@@ -217,7 +217,7 @@ rule neurflow_fidelity:
         "../envs/conceptscope.yaml"
     threads: config["threads_per_job"]
     resources:
-        gpu=config["gpus_per_job"],
+        **GPU_RESOURCES,
     params:
         model_id=lambda w: w.model,
         dataset=get_dataset,
@@ -249,7 +249,7 @@ rule neurflow_l2:
         "../envs/conceptscope.yaml"
     threads: config["threads_per_job"]
     resources:
-        gpu=config["gpus_per_job"],
+        **GPU_RESOURCES,
     params:
         model_id=lambda w: w.model,
         dataset=get_dataset,

@@ -26,7 +26,7 @@ rule fit_coupled_nmf:
         "../envs/conceptscope.yaml"
     threads: config["threads_per_job"]
     resources:
-        gpu=config["gpus_per_job"],
+        **GPU_RESOURCES,
     params:
         dataset=get_dataset,
         settings=NMF,
@@ -47,7 +47,7 @@ rule fit_single_nmf:
         "../envs/conceptscope.yaml"
     threads: config["threads_per_job"]
     resources:
-        gpu=config["gpus_per_job"],
+        **GPU_RESOURCES,
     params:
         settings=NMF,
         seed=config["seed"],

@@ -10,7 +10,7 @@ Modules:
 - :mod:`~conceptscope.naps.browser`: the self-contained HTML NAP browser
   (page assets in ``static/``);
 - :mod:`~conceptscope.naps.plots`: NAP counts (Fig. 6, Fig. 8);
-- :mod:`~conceptscope.naps.claims`: the claim rules NAP-1, NAP-2, NAP-4;
+- :mod:`~conceptscope.naps.claims`: the claim rules NAP-1 to NAP-5;
 - :mod:`~conceptscope.naps.settings`: :class:`NapSettings`, the ``naps`` config section;
 - :mod:`~conceptscope.naps.jobs`: one function per workflow rule.
 """
