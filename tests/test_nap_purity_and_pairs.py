@@ -188,5 +188,7 @@ def test_accuracy_pairs_are_checked_against_the_config():
     assert "accuracy_pairs[0]: a probes 2 layers and b 1" in problems
     assert "accuracy_pairs[1]: a and c must cluster the same inputs" in problems
     assert "accuracy_pairs[2]: 'z' not in naps.models" in problems
+    s = NapSettings.from_config({"models": ["a", "b"], "accuracy_pairs": [["a", "bb"]]})
+    assert "did you mean 'b' for 'bb'?" in "\n".join(s.check(config))
     with pytest.raises(ValueError, match="two models"):
         NapSettings.from_config({"accuracy_pairs": [["a", "a"]]})

@@ -42,6 +42,17 @@ def test_temporaries_of_killed_writers_are_removed_and_nothing_else(tmp_path):
     assert remove_stale_temporaries(tmp_path / "absent") == []
 
 
+def test_hints_repeat_how_snakemake_was_called(tmp_path, monkeypatch):
+    from conceptscope.runtime import snakemake_command
+
+    monkeypatch.chdir(tmp_path)
+    assert snakemake_command(str(tmp_path / ".venv/bin/snakemake")) == ".venv/bin/snakemake"
+    assert snakemake_command("/opt/tools/bin/snakemake") == "/opt/tools/bin/snakemake"
+    assert snakemake_command("/usr/lib/python3/site-packages/snakemake/__main__.py") == "snakemake"  # python -m
+    text = run_summary(tmp_path / "results", [], ".venv/bin/snakemake")
+    assert f".venv/bin/snakemake --report {tmp_path / 'results' / 'report.html'}" in text
+
+
 def test_the_run_summary_counts_verdicts_and_lists_pages(tmp_path):
     results = tmp_path / "results"
     (results / "reproduction").mkdir(parents=True)

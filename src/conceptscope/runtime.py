@@ -41,6 +41,7 @@ __all__ = [
     "remove_stale_temporaries",
     "run_job",
     "run_summary",
+    "snakemake_command",
     "save_figure",
     "save_image",
     "set_threads",
@@ -254,10 +255,26 @@ def remove_stale_temporaries(root: str | Path = "results") -> list[Path]:
     return removed
 
 
-def run_summary(root: str | Path = "results", configfiles: Sequence[str | Path] = ()) -> str:
+def snakemake_command(argv0: str | None = None) -> str:
+    """How the running Snakemake was called, for the commands a hint repeats: the script path when it was run as
+    ``<path>/snakemake`` (e.g. ``.venv/bin/snakemake``, relative to the working directory when inside it), else
+    ``snakemake``."""
+    argv0 = sys.argv[0] if argv0 is None else argv0
+    if Path(argv0).name != "snakemake":
+        return "snakemake"
+    try:
+        return str(Path(argv0).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return argv0
+
+
+def run_summary(
+    root: str | Path = "results", configfiles: Sequence[str | Path] = (), command: str = "snakemake"
+) -> str:
     """The closing lines of a run: claim counts and where to look (claims table, report, HTML pages).
 
-    ``configfiles``: the run's ``--configfile`` arguments, repeated in the report command.
+    ``configfiles``: the run's ``--configfile`` arguments, repeated in the report command; ``command``: how
+    Snakemake is called there (:func:`snakemake_command`).
     """
     import csv
     from collections import Counter
@@ -279,5 +296,5 @@ def run_summary(root: str | Path = "results", configfiles: Sequence[str | Path] 
         if len(pages) > 12:
             lines.append(f"    ... and {len(pages) - 12} more under {root}")
     config = f" --configfile {' '.join(map(str, configfiles))}" if configfiles else ""
-    lines.append(f"  report with every figure: snakemake --report {root / 'report.html'}{config}")
+    lines.append(f"  report with every figure: {command} --report {root / 'report.html'}{config}")
     return "\n".join(lines)

@@ -4,7 +4,11 @@
 import os
 import re
 
-from conceptscope.runtime import remove_stale_temporaries, run_summary
+from conceptscope.runtime import (
+    remove_stale_temporaries,
+    run_summary,
+    snakemake_command,
+)
 from conceptscope.workflow import canonical, validate_config
 
 # schema (defaults filled in), then the cross-field checks; a few lines on error,
@@ -403,11 +407,15 @@ def neurflow_targets():
 # -- claims and final targets --------------------------------------------------
 
 
-RECOVERY_HINT = """
+SNAKEMAKE = snakemake_command()  # as this run was called, for the hints
+RECOVERY_HINT = f"""
 conceptscope: a job failed; its log is named above (logs/<rule>/...).
   Finished targets are kept: fix the cause and run the same command again.
-  If Snakemake itself was killed: `snakemake --unlock`, then run again with
+  If Snakemake itself was killed: `{SNAKEMAKE} --unlock`, then run again with
   `--rerun-incomplete` so that half-written outputs are rebuilt.
+  With a Slurm profile, "sbatch", "sacct" or "squeue" not found means this machine
+  reaches no Slurm: run from the cluster's login node (or set
+  slurm-no-account and slurm-status-command: squeue without accounting).
 """
 
 

@@ -11,6 +11,7 @@ This module imports neither torch nor matplotlib.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -198,7 +199,12 @@ class NapSettings(Section):
             key = f"naps.accuracy_pairs[{i}]"
             missing = [m for m in (ma, mb) if m not in self.models]
             if missing:
-                problems.append(f"{key}: {', '.join(map(repr, missing))} not in naps.models (NAP-3 compares NAPs)")
+                close = {m: difflib.get_close_matches(m, self.models, n=1) for m in missing}
+                hint = "; ".join(f"did you mean {c[0]!r} for {m!r}?" for m, c in close.items() if c)
+                problems.append(
+                    f"{key}: {', '.join(map(repr, missing))} not in naps.models (NAP-3 compares NAPs)"
+                    + (f"; {hint}" if hint else "")
+                )
                 continue
             if models[ma]["dataset"] != models[mb]["dataset"] or self.split_of(ma) != self.split_of(mb):
                 problems.append(f"{key}: {ma} and {mb} must cluster the same inputs (one data set and NAP split)")
