@@ -104,12 +104,18 @@ def _planned_jobs(res: subprocess.CompletedProcess) -> dict[str, int]:
 
 def test_adding_a_layer_reruns_only_that_cache(run_dir, tmp_path):
     """A new probed layer adds cache jobs; nothing is retrained."""
+
     # probed layers are listed in forward order (NAP depth, NeurFlow's blocks top first): pool1 after conv1
-    cfg = _edited_config(tmp_path, lambda c: c["models"]["nap_mnist_cnn"]["layers"].insert(1, "pool1"))
-    res = snakemake(run_dir, "-n", config=cfg)
+    # (in both models of the NAP-3 pair, which compares their layers position by position)
+    def edit(c):
+        for model in ("nap_mnist_cnn", "nap_mnist_cnn_short"):
+            c["models"][model]["layers"].insert(1, "pool1")
+
+    res = snakemake(run_dir, "-n", config=_edited_config(tmp_path, edit))
     assert res.returncode == 0, res.stderr[-2000:]
     jobs = _planned_jobs(res)
-    assert jobs.get("cache_activations_nap_mnist_cnn") == 2, res.stdout[-3000:]
+    assert jobs.get("cache_activations_nap_mnist_cnn") == 2, res.stdout[-3000:]  # train and test
+    assert jobs.get("cache_activations_nap_mnist_cnn_short") == 1, res.stdout[-3000:]
     assert "train_model" not in jobs and "cache_activations_timm_resnet18" not in jobs
 
 
@@ -157,8 +163,8 @@ def test_nap_tables_have_one_row_per_layer_method_and_size_split(run_dir):
         (layer, s, split) for layer in layers for s in sizes for split in ("train", "test")
     )
     table = pd.read_csv(run_dir / "results/reproduction/claims.csv").set_index("claim_id")
-    assert set(table.loc[["NAP-1", "NAP-2", "NAP-4"], "verdict"]) <= {"PASS", "FAIL"}
-    assert table.loc["NAP-3", "verdict"] == "NOT RUN"
+    assert set(table.loc[["NAP-1", "NAP-2", "NAP-3", "NAP-4", "NAP-5"], "verdict"]) <= {"PASS", "FAIL"}
+    assert "nap_mnist_cnn_short (acc" in table.loc["NAP-3", "detail"]  # the pair of config/test.yaml, compared
     html = (run_dir / "results/naps/nap_mnist_cnn/browser.html").read_text()
     assert "https://" not in html and "data:image/png;base64" in html
 
