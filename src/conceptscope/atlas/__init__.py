@@ -9,9 +9,10 @@ Modules:
 - :mod:`~conceptscope.atlas.recovery`: recovery of planted concepts (data set
   kind ``planted``): best-match precision, recall and F1 per planted concept
   against a permutation null;
-- :mod:`~conceptscope.atlas.faithfulness`: a concept's direction (or unit
-  subspace) projected out of a layer's activations, the class logit's drop
-  against random directions of equal dimension.
+- :mod:`~conceptscope.atlas.directions`: concept directions (NAP centroid, NMF
+  column, unit axes) and their projection out of a layer's activations;
+- :mod:`~conceptscope.atlas.faithfulness`: that projection applied inside the
+  model, the class logit's drop against random directions of equal dimension.
 
 Import the modules themselves (``from conceptscope.atlas import alignment``);
 this package imports none of them.
