@@ -343,3 +343,14 @@ def test_no_result_file_is_written_in_place():
     used = {(m, f) for m, f, _ in found}
     assert [k for k in ALLOWED if k not in used] == [], "allowed writes that are gone: remove them from ALLOWED"
     assert [m for m in PENDING if m not in {m for m, _ in used}] == [], "clean now: remove them from PENDING"
+
+
+def test_permutation_p_value_counts_the_observed_value_as_a_draw():
+    from conceptscope.nulls import permutation_p_value
+
+    null = [0.1, 0.5, 0.5, 0.9]
+    assert permutation_p_value(0.5, null) == pytest.approx(4 / 5)  # 0.5, 0.5, 0.9 reach it, plus the observed
+    assert permutation_p_value(1.0, null) == pytest.approx(1 / 5)  # never 0
+    assert permutation_p_value(0.5 + 1e-13, null, tolerance=1e-12) == pytest.approx(4 / 5)
+    assert permutation_p_value(0.5 + 1e-13, null) == pytest.approx(2 / 5)
+    assert permutation_p_value(0.3, []) != permutation_p_value(0.3, [])  # NaN

@@ -52,6 +52,7 @@ from matplotlib.patches import Rectangle  # noqa: E402
 from scipy import sparse as sp  # noqa: E402
 from scipy.optimize import linear_sum_assignment  # noqa: E402
 
+from ..nulls import permutation_p_value
 from ..runtime import save_figure, write_table  # noqa: E402
 
 __all__ = [
@@ -451,7 +452,7 @@ def alignment_summary(
         "mean_matched_jaccard": observed,
         "null_mean": float(null.mean()),
         "null_q95": float(np.quantile(null, 0.95)),
-        "p_value": float((1 + (null >= observed).sum()) / (1 + n_permutations)),
+        "p_value": permutation_p_value(observed, null),
         "n_permutations": n_permutations,
         "seed": seed,
     }

@@ -83,6 +83,7 @@ from torch import Tensor, nn
 
 from ..activations import UnknownLayerError, channels_first, layer_layout
 from ..checks import check_choice, check_int
+from ..nulls import permutation_p_value
 from .directions import (  # re-exported: the projections this module's ablation applies
     NAP_SPACES,
     NULLS,
@@ -386,7 +387,7 @@ def faithfulness(
             progress(i + 1)
     random_mean = float(random.mean()) if n_random else float("nan")
     ratio = observed / random_mean if random_mean != 0 and np.isfinite(random_mean) else float("nan")
-    p_value = float((1 + (random >= observed).sum()) / (n_random + 1)) if n_random else float("nan")
+    p_value = permutation_p_value(observed, random)
     return {
         "observed": observed,
         "random_mean": random_mean,

@@ -61,6 +61,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from ..checks import check_int  # noqa: E402
+from ..nulls import permutation_p_value
 from ..runtime import save_figure, write_table  # noqa: E402
 from .concepts import Concept  # noqa: E402
 
@@ -299,9 +300,7 @@ def recovery_scores(
                     "f1": float(observed[g, j]),
                     "null_mean": float(nul.mean()) if n_permutations else np.nan,
                     "null_q95": float(np.quantile(nul, 0.95)) if n_permutations else np.nan,
-                    "p_value": float((1 + np.sum(nul >= observed[g, j])) / (n_permutations + 1))
-                    if n_permutations
-                    else np.nan,
+                    "p_value": permutation_p_value(observed[g, j], nul),
                     "n_permutations": n_permutations,
                     "seed": seed,
                 }

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..checks import check_int
+from ..nulls import permutation_p_value
 
 __all__ = ["PurityTest", "label_purity", "purity_test"]
 
@@ -97,6 +98,5 @@ def purity_test(nap: np.ndarray, labels: np.ndarray, *, n_permutations: int = 10
     observed = _purity(codes, labs, n_naps, n_labels)
     rng = np.random.default_rng(seed)
     null = np.array([_purity(codes, rng.permutation(labs), n_naps, n_labels) for _ in range(n_permutations)])
-    exceed = int((null >= observed - 1e-12).sum())
-    p_value = (1 + exceed) / (1 + n_permutations)
+    p_value = permutation_p_value(observed, null, tolerance=1e-12)
     return PurityTest(observed, float(null.mean()), float(np.quantile(null, 0.95)), p_value, n_permutations)

@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from ..checks import check_int
+from ..nulls import permutation_p_value
 from .settings import NmfSettings
 
 __all__ = [
@@ -548,7 +549,7 @@ def neighbour_purity(
         "same_label_share": observed / pairs,
         "null_mean": float(null.mean()) / pairs,
         "null_q95": float(np.quantile(null / pairs, 0.95)),
-        "p_value": (1 + int((null >= observed).sum())) / (n_permutations + 1),
+        "p_value": permutation_p_value(observed, null),
         "n_permutations": n_permutations,
     }
 
