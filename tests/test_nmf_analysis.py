@@ -488,3 +488,19 @@ def test_neighbour_purity_separates_planted_classes_from_random_factors():
     assert p["same_label_share"] > p["null_q95"]
     noise = na.neighbour_purity(rng.random((4, 60)), labels, k=10, n_permutations=200, seed=0)
     assert noise["p_value"] > 0.01
+
+
+def test_precomputed_neighbours_give_the_same_purity_and_curve():
+    """nmf_figures computes the all-pairs kNN once for Fig. 5 and NMF-4: the results equal those computed alone."""
+    rng = np.random.default_rng(5)
+    F = rng.random((4, 40))
+    labels, predictions = rng.integers(0, 3, 40), rng.integers(0, 3, 40)
+    nbrs = na.all_latent_neighbours(F, 6)
+    assert nbrs.shape == (40, 6) and np.array_equal(nbrs[7], na.latent_neighbours(F, 7, 6))
+    assert na.neighbour_purity(F, labels, 6, 50, 1, neighbours=nbrs) == na.neighbour_purity(F, labels, 6, 50, 1)
+    pd.testing.assert_frame_equal(
+        na.accuracy_vs_impurity(F, labels, predictions, 6, neighbours=nbrs),
+        na.accuracy_vs_impurity(F, labels, predictions, 6),
+    )
+    with pytest.raises(ValueError, match=r"neighbours must be \(40, 6\)"):
+        na.neighbour_purity(F, labels, 6, neighbours=nbrs[:, :5])

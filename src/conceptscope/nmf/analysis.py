@@ -48,6 +48,7 @@ from .settings import NmfSettings
 __all__ = [
     "N_PERMUTATIONS",
     "accuracy_vs_impurity",
+    "all_latent_neighbours",
     "class_weights",
     "cosine_similarity",
     "diagonal_dominance",
@@ -474,6 +475,26 @@ def latent_neighbours(F: Any, query: int, k: int = NmfSettings.knn) -> np.ndarra
     return _neighbours(np.ascontiguousarray(F.T), np.array([query]), k)[0]
 
 
+def all_latent_neighbours(F: Any, k: int = NmfSettings.knn) -> np.ndarray:
+    """:func:`latent_neighbours` of every example at once, shape (N, k) (computed once, shared by
+    :func:`neighbour_purity` and :func:`accuracy_vs_impurity`)."""
+    F = _factors(F)
+    n = F.shape[1]
+    k = check_int("k", k, minimum=1, maximum=n - 1)  # the other examples
+    return _neighbours(np.ascontiguousarray(F.T), np.arange(n), k)
+
+
+def _given_neighbours(F: np.ndarray, k: int, neighbours: Any) -> np.ndarray:
+    """``neighbours`` checked to be (N, k) positions, or :func:`all_latent_neighbours` when None."""
+    if neighbours is None:
+        return all_latent_neighbours(F, k)
+    nbrs = _ints(neighbours)
+    n = F.shape[1]
+    if nbrs.shape != (n, k) or (nbrs.size and (nbrs.min() < 0 or nbrs.max() >= n)):
+        raise ValueError(f"neighbours must be ({n}, {k}) positions in [0, {n}), got shape {nbrs.shape}")
+    return nbrs
+
+
 def neighbour_distribution(labels: Any, positions: Any, n_classes: int) -> np.ndarray:
     """Share of each class among the examples at ``positions``, shape (n_classes,), summing to 1.
 
@@ -492,7 +513,13 @@ def neighbour_distribution(labels: Any, positions: Any, n_classes: int) -> np.nd
 
 
 def neighbour_purity(
-    F: Any, labels: Any, k: int = NmfSettings.knn, n_permutations: int = N_PERMUTATIONS, seed: int = 0
+    F: Any,
+    labels: Any,
+    k: int = NmfSettings.knn,
+    n_permutations: int = N_PERMUTATIONS,
+    seed: int = 0,
+    *,
+    neighbours: Any = None,
 ) -> dict[str, Any]:
     """Share of the examples' latent nearest neighbours with their own label, against a permutation null.
 
@@ -514,6 +541,8 @@ def neighbour_purity(
         Label permutations of the null (>= 1).
     seed : int
         Seed of the permutations (``numpy.random.default_rng``).
+    neighbours : array of int, shape (N, k), optional
+        :func:`all_latent_neighbours` of ``F``, when already computed.
 
     Returns
     -------
@@ -535,7 +564,7 @@ def neighbour_purity(
     seed = check_int("seed", seed, minimum=0)
     labels = _ints(labels)
     labels = _labels(labels, n, int(labels.max(initial=0)) + 1)
-    nbrs = _neighbours(np.ascontiguousarray(F.T), np.arange(n), k)  # (N, k)
+    nbrs = _given_neighbours(F, k, neighbours)  # (N, k)
     observed = int((labels[nbrs] == labels[:, None]).sum())  # integer counts: the comparison below is exact
     rng = np.random.default_rng(seed)
     null = np.empty(n_permutations, dtype=np.int64)
@@ -555,7 +584,7 @@ def neighbour_purity(
 
 
 def accuracy_vs_impurity(
-    F: Any, labels: Any, predictions: Any, k: int = NmfSettings.knn, n_bins: int = 5
+    F: Any, labels: Any, predictions: Any, k: int = NmfSettings.knn, n_bins: int = 5, *, neighbours: Any = None
 ) -> pd.DataFrame:
     """The model's accuracy against the impurity of the examples' latent neighbourhoods.
 
@@ -569,6 +598,8 @@ def accuracy_vs_impurity(
     n_bins : int
         Equal-width impurity bins over [0, 1]: bin b holds impurities in
         [b / n_bins, (b + 1) / n_bins), the last bin also 1.
+    neighbours : array of int, shape (N, k), optional
+        :func:`all_latent_neighbours` of ``F``, when already computed.
 
     Returns
     -------
@@ -588,7 +619,7 @@ def accuracy_vs_impurity(
     n_classes = int(max(labels.max(initial=0), predictions.max(initial=0))) + 1
     labels = _labels(labels, n, n_classes)
     predictions = _labels(predictions, n, n_classes, name="predictions")
-    nbrs = _neighbours(np.ascontiguousarray(F.T), np.arange(n), k)
+    nbrs = _given_neighbours(F, k, neighbours)
     differ = (labels[nbrs] != labels[:, None]).sum(axis=1)  # integer, so the bin is exact
     impurity = differ / k
     bins = np.minimum(differ * n_bins // k, n_bins - 1)

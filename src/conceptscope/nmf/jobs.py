@@ -365,9 +365,11 @@ def nmf_figures(
     views.plot_masks_and_neighbours(
         F, P, images, images.labels, images.class_names, fig4, k=s.knn, size=tuple(res["image_size"]), note=note
     )
-    purity = pd.DataFrame([{"model": model_id} | analysis.neighbour_purity(F, images.labels, k=s.knn, seed=seed)])
+    nbrs = analysis.all_latent_neighbours(F, s.knn)  # one kNN for Fig. 5 and the NMF-4 purity
+    purity = analysis.neighbour_purity(F, images.labels, k=s.knn, seed=seed, neighbours=nbrs)
+    purity = pd.DataFrame([{"model": model_id} | purity])
     write_table(purity, purity_csv, index=False)
-    curve = analysis.accuracy_vs_impurity(F, images.labels, np.asarray(res["predictions"]), k=s.knn)
+    curve = analysis.accuracy_vs_impurity(F, images.labels, np.asarray(res["predictions"]), k=s.knn, neighbours=nbrs)
     views.plot_accuracy_vs_impurity(curve, fig5)
     write_table(curve, fig5_csv, index=False)
     _log.info("%s\n%s\nlatent-neighbour purity:\n%s", note, table.to_string(), purity.to_string(index=False))
