@@ -186,8 +186,6 @@ ALLOWED = {
     ("activations.py", "_atomic_files"): "opens one temporary_path per cache file, renames all of them only when "
     "every one is complete and unlinks them in a finally",
 }
-# modules whose writers are still being converted (module -> what they write); remove an entry once clean
-PENDING: dict[str, str] = {}
 
 _WRITE_FIRST = {"to_csv", "savefig", "to_json", "to_parquet", "to_html", "to_excel", "to_pickle", "savez"}
 _WRITE_FIRST |= {"savez_compressed", "write_html", "write_image", "imwrite", "imsave", "save"}
@@ -338,11 +336,10 @@ def test_no_result_file_is_written_in_place():
     """Every writer in src/conceptscope goes through conceptscope.runtime (write_table, save_figure, save_image,
     write_text, write_json, or ``with atomic_path(out) as tmp``), so a killed job leaves no partial file."""
     found = _in_place_writes()
-    offenders = [w for m, f, w in found if (m, f) not in ALLOWED and m not in PENDING]
+    offenders = [w for m, f, w in found if (m, f) not in ALLOWED]
     assert offenders == [], "write these through conceptscope.runtime:\n" + "\n".join(offenders)
     used = {(m, f) for m, f, _ in found}
     assert [k for k in ALLOWED if k not in used] == [], "allowed writes that are gone: remove them from ALLOWED"
-    assert [m for m in PENDING if m not in {m for m, _ in used}] == [], "clean now: remove them from PENDING"
 
 
 def test_permutation_p_value_counts_the_observed_value_as_a_draw():
