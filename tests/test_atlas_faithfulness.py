@@ -9,10 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from conceptscope.atlas.faithfulness import (
+from conceptscope.atlas.directions import (
     NAP_SPACES,
-    ablation_drop,
-    faithfulness,
     nap_direction,
     nmf_direction,
     orthonormalize,
@@ -21,6 +19,7 @@ from conceptscope.atlas.faithfulness import (
     random_basis,
     unit_basis,
 )
+from conceptscope.atlas.faithfulness import ablation_drop, faithfulness
 
 C, H, W = 3, 4, 4
 F = C * H * W

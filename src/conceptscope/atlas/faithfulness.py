@@ -84,35 +84,9 @@ from torch import Tensor, nn
 from ..activations import UnknownLayerError, channels_first, layer_layout
 from ..checks import check_choice, check_int
 from ..nulls import permutation_p_value
-from .directions import (  # re-exported: the projections this module's ablation applies
-    NAP_SPACES,
-    NULLS,
-    SPACES,
-    _check_size,
-    _project,
-    nap_direction,
-    nmf_direction,
-    orthonormalize,
-    project_out,
-    project_out_subspace,
-    random_basis,
-    unit_basis,
-)
+from .directions import NULLS, SPACES, _check_size, _project, orthonormalize, random_basis
 
-__all__ = [
-    "NAP_SPACES",
-    "NULLS",
-    "SPACES",
-    "ablation_drop",
-    "faithfulness",
-    "nap_direction",
-    "nmf_direction",
-    "orthonormalize",
-    "project_out",
-    "project_out_subspace",
-    "random_basis",
-    "unit_basis",
-]
+__all__ = ["ablation_drop", "faithfulness"]
 
 
 # --------------------------------------------------------------------------- ablation
