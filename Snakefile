@@ -25,6 +25,7 @@ include: "workflow/rules/naps.smk"
 include: "workflow/rules/nmf.smk"
 include: "workflow/rules/nas.smk"
 include: "workflow/rules/neurflow.smk"
+include: "workflow/rules/atlas.smk"
 include: "workflow/rules/reproduce.smk"
 
 

@@ -63,6 +63,10 @@ def test_the_run_summary_counts_verdicts_and_lists_pages(tmp_path):
         (results / page).parent.mkdir(parents=True, exist_ok=True)
         (results / page).write_text("<html></html>")
     text = run_summary(results)
+    assert "atlas" not in text  # no index page yet
+    (results / "index.html").write_text("<html></html>")
+    text = run_summary(results)
+    assert text.splitlines()[2] == f"  start here, the atlas of every method's concepts: {results / 'index.html'}"
     assert "claims: 2 PASS, 1 FAIL, 1 NOT RUN" in text
     assert str(results / "reproduction/claims.md") in text and "HTML pages (3" in text
     assert f"snakemake --report {results / 'report.html'}" in text

@@ -281,6 +281,8 @@ def run_summary(
 
     root = Path(root)
     lines = ["", "conceptscope: done."]
+    if (root / "index.html").exists():
+        lines.append(f"  start here, the atlas of every method's concepts: {root / 'index.html'}")
     claims = root / "reproduction" / "claims.csv"
     if claims.exists():
         with open(claims, newline="", encoding="utf-8") as fh:

@@ -45,6 +45,7 @@ SECTIONS = {
     "nmf": "conceptscope.nmf.settings:NmfSettings",
     "nas": "conceptscope.nas.settings:NasSettings",
     "neurflow": "conceptscope.neurflow.settings:NeurFlowSettings",
+    "atlas": "conceptscope.atlas.settings:AtlasSettings",
 }
 
 

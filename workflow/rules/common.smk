@@ -404,6 +404,176 @@ def neurflow_targets():
     return out
 
 
+# -- the atlas -----------------------------------------------------------------
+
+from conceptscope.atlas.concepts import METHODS
+from conceptscope.atlas.settings import AtlasSettings
+
+ATLAS = canonical(config["atlas"])
+ATLAS_SETTINGS = AtlasSettings.from_config(ATLAS)
+ATLAS_MODELS = ATLAS_SETTINGS.atlas_models(config)
+ATLAS_NAP_METHOD = ATLAS_SETTINGS.nap_variant(NAPS)
+_METHOD_SECTIONS = {"naps": NAPS, "nmf": NMF, "nas": NAS, "neurflow": NEURFLOW}
+
+
+def atlas_methods(model):
+    """The methods that ran on a model, in the atlas's order."""
+    return [m for m in METHODS if model in _METHOD_SECTIONS[m]["models"]]
+
+
+def atlas_planted(model):
+    """Whether a model's data set plants concepts (then the atlas scores their recovery)."""
+    return DATASETS[MODELS[model]["dataset"]]["kind"] == "planted"
+
+
+def atlas_sources(model):
+    """The result files the catalog of a model reads, by the job's argument names."""
+    methods = atlas_methods(model)
+    out = {}
+    if "naps" in methods:
+        out["naps"] = nap_files(model)
+    if "nmf" in methods:
+        out["nmf"] = f"results/nmf/{model}/coupled.pt"
+        out["nmf_manifest"] = nmf_manifest(model)
+    if "nas" in methods:
+        out["nas"] = nas_files("results/nas/{model}/{layer}/summary.h5", model)
+        out["nas_manifest"] = nas_manifest(model)
+    if "neurflow" in methods:
+        out["neurflow"] = neurflow_model_files(model, "circuit.json")
+        out["neurflow_arrays"] = neurflow_model_files(model, "levels.pt")
+        out["neurflow_manifest"] = neurflow_manifest(model)
+    return out
+
+
+def atlas_manifests(model):
+    """The manifests of the splits a model's methods ran on (the planted truth of recovery)."""
+    src = atlas_sources(model)
+    out = [
+        src[k]
+        for k in ("nmf_manifest", "nas_manifest", "neurflow_manifest")
+        if k in src
+    ]
+    if "naps" in src:
+        out.append(nap_manifest(model))
+    return sorted(set(out))
+
+
+def atlas_faithfulness_inputs(model):
+    out = {"weights": f"results/models/{model}/weights.pt"}
+    if "naps" in atlas_methods(model):
+        out["nap_caches"] = activation_files(model, nap_split(model))
+    if "nmf" in atlas_methods(model):
+        out["nmf"] = f"results/nmf/{model}/coupled.pt"
+    return out
+
+
+def atlas_links(model):
+    """Links of a model's section of the page ({label, href}) and per method and layer."""
+    links, per = [], {}
+    methods = atlas_methods(model)
+    if "naps" in methods:
+        link = {"label": "NAP browser", "href": f"results/naps/{model}/browser.html"}
+        links.append(link)
+        per["naps"] = {layer: link for layer in MODELS[model]["layers"]}
+    if "nmf" in methods:
+        link = {
+            "label": "NMF factor table (Table 1)",
+            "href": f"results/figures/nmf/table1_{model}_factors.png",
+        }
+        links.append(link)
+        per["nmf"] = {layer: link for layer in nmf_layers(model)}
+    if "nas" in methods:
+        per["nas"] = {}
+        for layer in nas_layers(model):
+            link = {
+                "label": f"NAS summary, {layer}",
+                "href": f"results/nas/{model}/{layer}/summary.html",
+            }
+            links.append(link)
+            per["nas"][layer] = link
+    if "neurflow" in methods:
+        circuits = [
+            {"label": f"NeurFlow circuit, class {c}", "href": path}
+            for c, path in zip(
+                NEURFLOW["classes"], neurflow_model_files(model, "circuit.html")
+            )
+        ]
+        links += circuits
+        per["neurflow"] = {layer: circuits[0] for layer in neurflow_layers(model)}
+    return links, per
+
+
+def atlas_page_models():
+    out = {}
+    for m in ATLAS_MODELS:
+        links, per = atlas_links(m)
+        out[m] = {
+            "dataset": dataset_param(m),
+            "layers": MODELS[m]["layers"],
+            "methods": atlas_methods(m),
+            "links": links,
+            "method_links": per,
+        }
+    return out
+
+
+def atlas_linked_pages():
+    """The pages the atlas links to (built before it, so that no link is dead)."""
+    out = []
+    for m in ATLAS_MODELS:
+        out += [x["href"] for x in atlas_links(m)[0]]
+    return out
+
+
+def atlas_model_files(pattern, models=None):
+    """``pattern`` for every atlas model (or ``models``), in order."""
+    return [
+        pattern.format(model=m) for m in (ATLAS_MODELS if models is None else models)
+    ]
+
+
+def atlas_recovery_models():
+    return [m for m in ATLAS_MODELS if atlas_planted(m)]
+
+
+def atlas_targets():
+    if not ATLAS_MODELS:
+        return []
+    out = ["results/index.html"]
+    out += atlas_model_files("results/figures/atlas/alignment_{model}.csv")
+    if ATLAS_SETTINGS.faithfulness.run:
+        out += [
+            "results/figures/atlas/faithfulness.csv",
+            "results/figures/atlas/faithfulness.png",
+        ]
+    for m in atlas_recovery_models():
+        out += [
+            f"results/figures/atlas/recovery_{m}.csv",
+            f"results/figures/atlas/recovery_{m}.png",
+        ]
+    return out
+
+
+def atlas_page_inputs(wildcards):
+    out = {
+        "catalogs": atlas_model_files("results/atlas/{model}/concepts.json"),
+        "alignment": atlas_model_files("results/figures/atlas/alignment_{model}.csv"),
+        "alignment_figures": atlas_model_files(
+            "results/figures/atlas/alignment_{model}"
+        ),
+        "recovery": atlas_model_files(
+            "results/figures/atlas/recovery_{model}.csv", atlas_recovery_models()
+        ),
+        "claims": "results/reproduction/claims.csv",
+        "claims_html": "results/reproduction/claims.html",
+        "linked": atlas_linked_pages(),
+    }
+    if ATLAS_SETTINGS.faithfulness.run:
+        out["faithfulness"] = "results/figures/atlas/faithfulness.csv"
+        out["faithfulness_png"] = "results/figures/atlas/faithfulness.png"
+    return out
+
+
 # -- claims and final targets --------------------------------------------------
 
 
@@ -447,6 +617,7 @@ def get_final_output():
     targets += nmf_targets()
     targets += nas_targets()
     targets += neurflow_targets()
+    targets += atlas_targets()
     for m, spec in MODELS.items():
         targets.append(f"results/figures/models/{m}_training.png")
         for s in spec["splits"]:

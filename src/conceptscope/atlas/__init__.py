@@ -12,7 +12,12 @@ Modules:
 - :mod:`~conceptscope.atlas.directions`: concept directions (NAP centroid, NMF
   column, unit axes) and their projection out of a layer's activations;
 - :mod:`~conceptscope.atlas.faithfulness`: that projection applied inside the
-  model, the class logit's drop against random directions of equal dimension.
+  model, the class logit's drop against random directions of equal dimension;
+- :mod:`~conceptscope.atlas.settings`: the ``atlas`` config section;
+- :mod:`~conceptscope.atlas.jobs`: the rules' jobs (catalog, alignment,
+  recovery, faithfulness tables);
+- :mod:`~conceptscope.atlas.page` and :mod:`~conceptscope.atlas.site`: the
+  atlas page ``results/index.html`` and the job that gathers its data.
 
 Import the modules themselves (``from conceptscope.atlas import alignment``);
 this package imports none of them.

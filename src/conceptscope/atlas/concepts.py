@@ -61,6 +61,7 @@ import pandas as pd
 import torch
 
 from ..checks import check_choice, check_int, check_number
+from ..runtime import write_json
 
 __all__ = [
     "METHODS",
@@ -74,6 +75,8 @@ __all__ = [
     "read_neurflow_concepts",
     "read_nmf_concepts",
     "read_sample_ids",
+    "load_concepts",
+    "save_concepts",
 ]
 
 METHODS = ("naps", "nmf", "nas", "neurflow")
@@ -278,7 +281,7 @@ def read_nmf_concepts(
                 ids,
                 split,
                 "coupled" if coupled else "single",
-                {"cut": cut, "n_components": d},
+                {"cut": cut, "n_components": d, "layers": [str(x) for x in res["layers"]]},
             )
         )
     return out
@@ -439,3 +442,81 @@ def read_concepts(method: str, paths: Sequence[str | Path], **kwargs: Any) -> li
     """
     reader = READERS[check_choice("method", method, METHODS)]
     return [concept for path in paths for concept in reader(path, **kwargs)]
+
+
+CATALOG_VERSION = 1
+
+
+def _ids_or_none(value: np.ndarray | None) -> list[int] | None:
+    return None if value is None else value.tolist()
+
+
+def save_concepts(concepts: Sequence[Concept], path: str | Path, **meta: Any) -> Path:
+    """Write concepts to a JSON catalog (atomically): every field, each distinct universe stored once.
+
+    The file holds ``format_version``, ``meta`` (the keyword arguments, JSON
+    values), ``universes`` (a list of id lists) and ``concepts`` (one object per
+    concept with its fields; ``universe`` is an index into ``universes`` or
+    null). :func:`load_concepts` reads it back.
+    """
+    universes: list[list[int]] = []
+    index: dict[bytes, int] = {}
+    rows = []
+    for c in concepts:
+        u = None
+        if c.universe is not None:
+            key = c.universe.tobytes()
+            if key not in index:
+                index[key] = len(universes)
+                universes.append(c.universe.tolist())
+            u = index[key]
+        rows.append(
+            {
+                "method": c.method,
+                "variant": c.variant,
+                "model": c.model,
+                "layer": c.layer,
+                "name": c.name,
+                "split": c.split,
+                "positions": c.positions.tolist(),
+                "sample_ids": _ids_or_none(c.sample_ids),
+                "universe": u,
+                "meta": dict(c.meta),
+            }
+        )
+    doc = {"format_version": CATALOG_VERSION, "meta": meta, "universes": universes, "concepts": rows}
+    return write_json(path, doc, indent=None)
+
+
+def load_concepts(path: str | Path) -> tuple[list[Concept], dict[str, Any]]:
+    """The concepts and ``meta`` of a catalog written by :func:`save_concepts`.
+
+    Raises
+    ------
+    ValueError
+        If the file is not a concept catalog of this format (the message names the file and the fix).
+    """
+    fix = f"delete {path} and rerun snakemake to rebuild it"
+    try:
+        doc = json.loads(Path(path).read_text())
+        if doc.get("format_version") != CATALOG_VERSION:
+            raise ValueError(f"format {doc.get('format_version')}, expected {CATALOG_VERSION}")
+        universes = [np.asarray(u, dtype=np.int64) for u in doc["universes"]]
+        concepts = [
+            Concept(
+                r["method"],
+                r["model"],
+                r["layer"],
+                r["name"],
+                np.asarray(r["positions"], dtype=np.int64),
+                None if r["sample_ids"] is None else np.asarray(r["sample_ids"], dtype=np.int64),
+                None if r["universe"] is None else universes[r["universe"]],
+                r["split"],
+                r["variant"],
+                r["meta"],
+            )
+            for r in doc["concepts"]
+        ]
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as err:
+        raise ValueError(f"{path} is not a readable concept catalog ({err}); {fix}") from err
+    return concepts, dict(doc["meta"])
