@@ -488,7 +488,7 @@ def atlas_faithfulness_table(*, tables: Sequence[str | Path], csv: str | Path, p
     table = pd.concat([pd.read_csv(t) for t in tables], ignore_index=True)
     write_table(table, csv, index=False)
     models_ = list(dict.fromkeys(table["model"]))
-    fig, axes = plt.subplots(len(models_), 1, figsize=(8, 2.6 * max(len(models_), 1)), squeeze=False)
+    fig, axes = plt.subplots(len(models_), 1, figsize=(9.5, 2.6 * max(len(models_), 1)), squeeze=False)
     colors = dict(zip(METHODS, ("tab:blue", "tab:orange", "tab:green", "tab:red"), strict=True))
     for ax, m in zip(axes[:, 0], models_, strict=True):
         t = table[(table["model"] == m) & table["observed"].notna()]
@@ -504,7 +504,7 @@ def atlas_faithfulness_table(*, tables: Sequence[str | Path], csv: str | Path, p
         ax.set_xticks(range(len(layers)), layers, fontsize=7)
         ax.set_ylabel("mean logit drop")
         ax.set_title(m, fontsize=9)
-        ax.legend(fontsize=6, ncol=4, loc="upper left")
+        ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside the axes: hides no mark
     fig.tight_layout()
     try:
         save_figure(fig, png, dpi=110)

@@ -137,7 +137,10 @@ def atlas_page(
     for model, info in models.items():
         concepts, meta = load_concepts(catalogs[model])
         summary = pd.read_csv(alignment[model], dtype={"figure": str})
-        rec = pd.read_csv(recovery_of[model]) if model in recovery_of else None
+        rec = None
+        if model in recovery_of:
+            rec = pd.read_csv(recovery_of[model], dtype={"variant": str, "best_concept": str})
+            rec[["variant", "best_concept"]] = rec[["variant", "best_concept"]].fillna("")
         splits: dict[str, Any] = {}
         variant_of = group_variants(meta.get("groups", []), nap_method)
 
@@ -155,9 +158,11 @@ def atlas_page(
                     best_of = None
                     if rec_layer is not None:
                         mine = rec_layer[
-                            (rec_layer["method"] == method) & (rec_layer["best_concept"].astype(str) == c.name)
+                            (rec_layer["method"] == method)
+                            & (rec_layer["variant"] == c.variant)
+                            & (rec_layer["layer"] == c.layer)
+                            & (rec_layer["best_concept"] == c.name)
                         ]
-                        mine = mine[mine["layer"] == c.layer]
                         best_of = [{"planted": r["planted"], "f1": _value(r["f1"])} for r in mine.to_dict("records")]
                     cards.append(
                         {
