@@ -80,7 +80,7 @@ def test_no_module_of_a_paper_imports_another_paper(paper):
     assert offenders == []
 
 
-@pytest.mark.parametrize("paper", PAPERS)
+@pytest.mark.parametrize("paper", [*PAPERS, "atlas"])
 def test_reading_a_papers_settings_loads_no_plotting_or_learning_library(paper):
     code = (
         f"import sys; from conceptscope.workflow import section_settings; section_settings({paper!r})(); "

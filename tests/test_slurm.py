@@ -36,7 +36,7 @@ def test_test_suite_runs_through_the_slurm_profile_and_equals_the_local_run(suit
     work = tmp_path / "work"
     work.mkdir()
     args = ["--profile", str(clone / "profiles/slurm"), "--slurm-keep-successful-logs"]
-    args += ["--slurm-init-seconds-before-status-checks", "5"]
+    args += ["--slurm-init-seconds-before-status-checks", "5", "--seconds-between-status-checks", "3"]
     args += shlex.split(os.environ.get("CONCEPTSCOPE_SLURM_ARGS", ""))
     res = run_snakemake(work, *args, config=clone / "config/test.yaml", snakefile=clone / "Snakefile", timeout=2400)
     out = res.stdout + res.stderr
