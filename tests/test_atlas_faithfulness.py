@@ -342,6 +342,33 @@ def test_faithfulness_of_unit_sets_against_random_axes():
     assert res0["observed"] == 0.0 and res0["dimension"] == 2
 
 
+def test_faithfulness_against_given_random_bases():
+    """A null of given directions (e.g. centroids of random image sets): each one's mean drop is x . u (u the unit
+    direction) for the linear model that reads w, whatever its scale; a wrong count or shape is refused."""
+    model, x, w = _reading_model()
+    given = [torch.randn(F, generator=_gen(10 + i), dtype=torch.float64) for i in range(5)]
+    given[0] = given[0] + 3.0 * w  # one direction close to w: a draw at or above the observed drop
+    res = faithfulness(model, "feat", x, 0, w, n_random=5, seed=0, batch_size=4, random_bases=[3.0 * g for g in given])
+    expected = torch.stack([(x.reshape(12, -1) @ (g / g.norm())).mean() * (g / g.norm() @ w) for g in given])
+    torch.testing.assert_close(res["random"], expected)
+    assert res["null"] == "given" and res["n_random"] == 5
+    assert res["p_value"] == pytest.approx((1 + int((expected >= res["observed"]).sum())) / 6)
+    with pytest.raises(ValueError, match="n_random is 4 but 5 random_bases"):
+        faithfulness(model, "feat", x, 0, w, n_random=4, seed=0, batch_size=4, random_bases=given)
+    with pytest.raises(ValueError, match=r"random_bases\[0\] has shape"):
+        faithfulness(
+            model,
+            "feat",
+            x,
+            0,
+            w,
+            n_random=1,
+            seed=0,
+            batch_size=4,
+            random_bases=[torch.eye(F, dtype=torch.float64)[:2]],
+        )
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_matches_cpu():
     weight = torch.randn(3, F, generator=_gen(3), dtype=torch.float64)

@@ -171,3 +171,27 @@ def test_recovery_table_scores_planted_concepts_and_lists_empty_groups(catalog, 
     # a planted concept nobody carries is recovered by nobody
     assert (t[t["planted"] == "none"]["f1"] == 0).all()
     assert (tmp_path / "recovery.png").stat().st_size > 0
+
+
+def test_the_image_set_null_is_the_direction_of_random_image_sets_of_the_concepts_size():
+    from conceptscope.atlas.jobs import _Features, _set_null
+
+    rng = np.random.default_rng(3)
+    X = rng.random((20, 6))  # a NAP layer's `max` features, rows by position
+    full = rng.random((20, 12))  # an NMF layer's flattened maps
+    features = _Features({}, {})
+    features.features = {("l1", "max"): X, ("l1", "flat"): full}
+    nap = concept("naps", "l1", "nap0", [0, 1, 2, 3], "max")
+    got = _set_null(nap, "naps", "l1", features, 5, seed=7)
+    draw = np.random.default_rng(7)
+    for basis in got:
+        rows = np.sort(draw.choice(20, size=4, replace=False))
+        centroid = X[rows].mean(0)
+        np.testing.assert_allclose(basis[0].numpy(), centroid / np.linalg.norm(centroid))
+    factor = concept("nmf", "coupled", "factor0", [0, 1, 2], "coupled", layers=["l1"])
+    (first,) = _set_null(factor, "nmf", "l1", features, 1, seed=7)
+    rows = np.sort(np.random.default_rng(7).choice(20, size=3, replace=False))
+    np.testing.assert_allclose(first[0].numpy(), full[rows].mean(0) / np.linalg.norm(full[rows].mean(0)))
+    assert _set_null(concept("nas", "l2", "unit0", [7, 8], "top set"), "nas", "l2", features, 5, seed=7) is None
+    with pytest.raises(KeyError, match="no activation cache of layer 'l9'"):
+        features("l9", "max")

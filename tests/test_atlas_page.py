@@ -84,8 +84,10 @@ def _concept(name, thumb, *, faith=True, counterparts=(), recovery=None):
         "name": name,
         "size": 40,
         "thumbnail": thumb,
-        "faithfulness": {"observed": 1.25, "random_mean": 0.3, "p_value": 0.0005, "ratio": None} if faith else None,
-        "counterparts": [{"method": m, "concept": c, "jaccard": j} for m, c, j in counterparts],
+        "faithfulness": {"observed": 1.25, "random_mean": 0.3, "p_value": 0.0005, "set_mean": 0.9, "set_p_value": None}
+        if faith
+        else None,
+        "counterparts": [{"method": m, "concept": c, "jaccard": j, "n_universe": 12} for m, c, j in counterparts],
         "recovery": recovery,
     }
 
@@ -115,6 +117,7 @@ def _alignment(a, b, p):
         "null_q95": 0.08,
         "p_value": p,
         "threshold": 0.3,
+        "n_universe": 450,
         "figure": f"figures/atlas/alignment_m/{a}_{b}.png" if p is not None else None,
     }
 
@@ -130,7 +133,10 @@ def _data():
                 "max",
                 [
                     _concept(
-                        EVIL, thumb, counterparts=[("nmf", "factor3", 0.41)], recovery=[{"planted": "x", "f1": 0.8}]
+                        EVIL,
+                        thumb,
+                        counterparts=[("nmf", "factor3", 0.41)],
+                        recovery=[{"planted": "x", "f1": 0.8, "p_value": 0.001}],
                     ),
                     _concept("nap1", thumb, faith=False),
                 ],
@@ -337,12 +343,14 @@ def test_atlas_page_renders_every_model_layer_method_and_concept(tmp_path):
     layer3 = _find(sections[0], "div", "layer")[0]
     naps_col = _find(layer3, "div", "method")[0]
     evil_card = _kids(naps_col, "concept")[0]
-    assert "\u2194 nmf factor3 (J 0.41)" in evil_card["text"] and "F1 0.8" in evil_card["text"]
-    assert "faithfulness: drop 1.25 vs random 0.3 (p 5.0e-4, ratio \u2013)" in evil_card["text"]  # null -> "–"
-    assert "faithfulness: \u2013" in _kids(naps_col, "concept")[1]["text"]
+    assert "\u2194 nmf factor3 (J 0.41 on 12 images)" in evil_card["text"]
+    assert "best match of planted x: F1 0.8 (p 0.001)" in evil_card["text"]
+    # a null number is shown as "–"
+    assert "logit drop 1.25; random directions 0.3 (p 5.0e-4); random image sets 0.9 (p \u2013)" in evil_card["text"]
+    assert "faithfulness: not scored" in _kids(naps_col, "concept")[1]["text"]
     align = _find(layer3, "table", "alignment")[0]
     second = [td["text"] for td in _find(_find(align, "tbody")[0]["children"][1], "td")]
-    assert second[8:] == ["\u2013", "\u2013"]  # p and heatmap of the row without them
+    assert second[1] == "450" and second[9:] == ["\u2013", "\u2013"]  # p and heatmap of the row without them
     assert [a["attrs"].get("href") for a in _find(align, "a")] == [
         "figures/atlas/alignment_m/naps_nmf.png",
         "figures/atlas/alignment_m/nmf_neurflow.png",

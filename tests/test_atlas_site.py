@@ -79,9 +79,9 @@ def test_the_page_data_of_one_model(split, tmp_path):
     pd.DataFrame(
         [
             {"model": "m", "layer": "conv", "method": "naps", "concept": "nap0", "observed": 2.0}
-            | {"random_mean": 0.5, "p_value": 0.1, "ratio": 4.0},
+            | {"random_mean": 0.5, "p_value": 0.1, "set_mean": 1.5, "set_p_value": 0.2},
             {"model": "m", "layer": "conv", "method": "nmf", "concept": "factor1", "observed": np.nan}
-            | {"random_mean": np.nan, "p_value": np.nan, "ratio": np.nan},
+            | {"random_mean": np.nan, "p_value": np.nan, "set_mean": np.nan, "set_p_value": np.nan},
         ]
     ).to_csv(faith, index=False)
     claims = tmp_path / "reproduction/claims.csv"
@@ -123,11 +123,17 @@ def test_the_page_data_of_one_model(split, tmp_path):
     assert (naps["method"], naps["variant"], naps["n_concepts"]) == ("naps", "max", 2)
     nap0, nap1 = naps["concepts"]
     # nap0 = {0..3}, factor0 = {0, 1, 2, 5}: Jaccard 3 / 5
-    assert nap0["counterparts"] == [{"method": "nmf", "concept": "factor0", "jaccard": pytest.approx(0.6)}]
-    assert nap0["faithfulness"] == {"observed": 2.0, "random_mean": 0.5, "p_value": 0.1, "ratio": 4.0}
+    assert nap0["counterparts"] == [
+        {"method": "nmf", "concept": "factor0", "jaccard": pytest.approx(0.6), "n_universe": len(ids)}
+    ]
+    assert nap1["counterparts"] == []  # it overlaps no factor: no counterpart, not one at J 0
+    assert nap0["faithfulness"] == {"observed": 2.0, "random_mean": 0.5, "p_value": 0.1, "set_mean": 1.5} | {
+        "set_p_value": 0.2
+    }
     assert nap1["faithfulness"] is None
     # nap1 of max is the best match of the planted stamp (so is nap1 of mean, which is not on the page)
-    assert nap1["recovery"] == [{"planted": "stamp", "f1": 1.0}] and nap0["recovery"] == []
+    assert nap1["recovery"] == [{"planted": "stamp", "f1": 1.0, "p_value": pytest.approx(1 / 21)}]
+    assert nap0["recovery"] == []
     factor0, factor1 = nmf["concepts"]
     assert factor1["thumbnail"] == "" and factor1["faithfulness"] is None and factor1["size"] == 0
     strip = Image.open(io.BytesIO(base64.b64decode(factor0["thumbnail"].split(",", 1)[1])))
@@ -135,4 +141,5 @@ def test_the_page_data_of_one_model(split, tmp_path):
     assert [r["method_b"] for r in layer["alignment"]] == ["nmf"]
     assert layer["alignment"][0]["figure"] == "figures/atlas/alignment_m/conv_naps_nmf.png"
     planted = {(r["method"], r["variant"], r["planted"]) for r in layer["recovery"]}
-    assert planted == {("naps", "max", "stamp"), ("naps", "mean", "stamp"), ("nmf", "coupled", "stamp")}
+    assert planted == {("naps", "max", "stamp"), ("nmf", "coupled", "stamp")}  # the page's disentanglement
+    assert "recovery permutations" in d["settings"]

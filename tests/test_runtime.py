@@ -72,6 +72,18 @@ def test_the_run_summary_counts_verdicts_and_lists_pages(tmp_path):
     assert f"snakemake --report {results / 'report.html'}" in text
 
 
+def test_a_moved_working_directory_is_named_in_every_path_and_the_report_command(tmp_path, monkeypatch):
+    work = tmp_path / "runs/planted"
+    (work / "results/naps/m").mkdir(parents=True)
+    (work / "results/index.html").write_text("<html></html>")
+    (work / "results/naps/m/browser.html").write_text("<html></html>")
+    monkeypatch.chdir(work)  # where Snakemake runs the onsuccess handler under -d
+    text = run_summary("results", ["config/planted.yaml"], "snakemake", "runs/planted")
+    assert "the atlas of every method's concepts: runs/planted/results/index.html" in text
+    assert "    runs/planted/results/naps/m/browser.html" in text
+    assert "snakemake -d runs/planted --report results/report.html --configfile config/planted.yaml" in text
+
+
 def test_the_report_command_repeats_the_runs_config_files(tmp_path):
     text = run_summary(tmp_path / "results", ["my.yaml", "changes.yaml"])
     assert f"snakemake --report {tmp_path / 'results' / 'report.html'} --configfile my.yaml changes.yaml" in text

@@ -269,34 +269,41 @@ def snakemake_command(argv0: str | None = None) -> str:
 
 
 def run_summary(
-    root: str | Path = "results", configfiles: Sequence[str | Path] = (), command: str = "snakemake"
+    root: str | Path = "results",
+    configfiles: Sequence[str | Path] = (),
+    command: str = "snakemake",
+    workdir: str | Path | None = None,
 ) -> str:
-    """The closing lines of a run: claim counts and where to look (claims table, report, HTML pages).
+    """The closing lines of a run: claim counts and where to look (atlas, claims table, report, HTML pages).
 
     ``configfiles``: the run's ``--configfile`` arguments, repeated in the report command; ``command``: how
-    Snakemake is called there (:func:`snakemake_command`).
+    Snakemake is called there (:func:`snakemake_command`); ``workdir``: the working directory when ``-d``
+    moved it away from where Snakemake was started (``root`` is read inside it; the lines then name
+    ``workdir / root`` and the report command gets ``-d workdir``).
     """
     import csv
     from collections import Counter
 
     root = Path(root)
+    shown = root if workdir is None else Path(workdir) / root
     lines = ["", "conceptscope: done."]
     if (root / "index.html").exists():
-        lines.append(f"  start here, the atlas of every method's concepts: {root / 'index.html'}")
+        lines.append(f"  start here, the atlas of every method's concepts: {shown / 'index.html'}")
     claims = root / "reproduction" / "claims.csv"
     if claims.exists():
         with open(claims, newline="", encoding="utf-8") as fh:
             counts = Counter(row["verdict"] for row in csv.DictReader(fh))
         lines.append("  claims: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in ("PASS", "FAIL", "NOT RUN")))
-        lines.append(f"  claims table: {root / 'reproduction' / 'claims.md'}")
+        lines.append(f"  claims table: {shown / 'reproduction' / 'claims.md'}")
     pages = sorted(
         [*root.glob("naps/*/browser.html"), *root.glob("nas/*/*/summary.html"), *root.glob("neurflow/*/*/circuit.html")]
     )
     if pages:
         lines.append(f"  HTML pages ({len(pages)}, open in a browser):")
-        lines += [f"    {p}" for p in pages[:12]]
+        lines += [f"    {shown / p.relative_to(root)}" for p in pages[:12]]
         if len(pages) > 12:
-            lines.append(f"    ... and {len(pages) - 12} more under {root}")
+            lines.append(f"    ... and {len(pages) - 12} more under {shown}")
     config = f" --configfile {' '.join(map(str, configfiles))}" if configfiles else ""
-    lines.append(f"  report with every figure: {command} --report {root / 'report.html'}{config}")
+    where = "" if workdir is None else f" -d {workdir}"
+    lines.append(f"  report with every figure: {command}{where} --report {root / 'report.html'}{config}")
     return "\n".join(lines)

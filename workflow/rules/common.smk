@@ -464,6 +464,7 @@ def atlas_faithfulness_inputs(model):
         out["nap_caches"] = activation_files(model, nap_split(model))
     if "nmf" in atlas_methods(model):
         out["nmf"] = f"results/nmf/{model}/coupled.pt"
+        out["nmf_caches"] = nmf_caches(model)
     return out
 
 
@@ -587,6 +588,16 @@ conceptscope: a job failed; its log is named above (logs/<rule>/...).
   reaches no Slurm: run from the cluster's login node (or set
   slurm-no-account and slurm-status-command: squeue without accounting).
 """
+
+
+def moved_workdir():
+    """The working directory when -d moved it away from where Snakemake was started, else None."""
+    here = os.getcwd()
+    return (
+        here
+        if os.path.realpath(here) != os.path.realpath(workflow.workdir_init)
+        else None
+    )
 
 
 def remove_leftovers():

@@ -28,7 +28,11 @@ onstart:
 # The closing lines of a run: claim counts, the claims table, the HTML pages,
 # how to build the report. After a failure: how to resume.
 onsuccess:
-    print(run_summary("results", workflow.overwrite_configfiles, SNAKEMAKE))
+    print(
+        run_summary(
+            "results", workflow.overwrite_configfiles, SNAKEMAKE, moved_workdir()
+        )
+    )
 
 
 onerror:

@@ -74,7 +74,7 @@ References
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -300,13 +300,16 @@ def faithfulness(
     layout: str | None = None,
     null: str = "gaussian",
     progress: Callable[[int], None] | None = None,
+    random_bases: Sequence[Any] | None = None,
 ) -> dict[str, Any]:
     """Faithfulness of one concept: its mean logit drop on its member images against random subspaces.
 
     The clean logits are computed once; then one ablated pass for the
     concept's basis and one for each of ``n_random`` random bases of the same
     dimension k (orthonormal, so of the same norm), drawn one at a time by
-    :func:`random_basis` from a ``torch.Generator`` seeded with ``seed``.
+    :func:`random_basis` from a ``torch.Generator`` seeded with ``seed``, or
+    given (``random_bases``, e.g. the directions of random image sets: a null
+    drawn from the data rather than from the sphere).
 
     Parameters
     ----------
@@ -322,6 +325,9 @@ def faithfulness(
         random distinct standard axes (for unit sets).
     progress : callable, optional
         Called with the number of random bases done after each.
+    random_bases : sequence of array or Tensor (k, n_features), optional
+        The null's bases, each orthonormalized; then ``n_random`` must be their
+        number, ``seed`` is not used and ``null`` is reported as ``"given"``.
 
     Returns
     -------
@@ -344,6 +350,10 @@ def faithfulness(
     n_random = check_int("n_random", n_random, minimum=0)
     seed = check_int("seed", seed)
     check_choice("null", null, NULLS)
+    if random_bases is not None:
+        if len(random_bases) != n_random:
+            raise ValueError(f"n_random is {n_random} but {len(random_bases)} random_bases were given")
+        null = "given"
     module, images, classes, B, batch_size = _prepare(model, layer, images, class_index, basis, space, batch_size)
 
     def mean_drop(basis: Tensor) -> Tensor:
@@ -356,7 +366,13 @@ def faithfulness(
     generator = torch.Generator().manual_seed(seed)
     random = torch.empty(n_random, dtype=torch.float64)
     for i in range(n_random):
-        random[i] = mean_drop(random_basis(len(B), B.shape[1], generator, null)).mean()
+        if random_bases is None:
+            R = random_basis(len(B), B.shape[1], generator, null)
+        else:
+            R = orthonormalize(torch.as_tensor(random_bases[i]).to("cpu"))
+            if R.shape != B.shape:
+                raise ValueError(f"random_bases[{i}] has shape {tuple(R.shape)}, the concept's basis {tuple(B.shape)}")
+        random[i] = mean_drop(R).mean()
         if progress is not None:
             progress(i + 1)
     random_mean = float(random.mean()) if n_random else float("nan")

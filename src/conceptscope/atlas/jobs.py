@@ -77,7 +77,9 @@ FAITHFULNESS_COLUMNS = (
     "random_mean",
     "random_q95",
     "p_value",
-    "ratio",
+    "set_mean",
+    "set_q95",
+    "set_p_value",
     "n_random",
     "seed",
     "note",
@@ -312,7 +314,7 @@ def atlas_recovery(
         groups=[tuple(g) for g in meta["groups"]],
     )
     write_recovery(table, csv)
-    plot_recovery(table, png, title=f"{meta['model']}: planted-concept recovery (best-match F1 vs permuted labels)")
+    plot_recovery(table, png, title=f"{meta['model']}: planted-concept recovery, best-match F1 vs permuted labels")
 
 
 # -- faithfulness --------------------------------------------------------------------------------
@@ -336,6 +338,7 @@ def atlas_faithfulness(
     table: str | Path,
     nap_caches: Sequence[str | Path] = (),
     nmf: str | Path | None = None,
+    nmf_caches: Sequence[str | Path] = (),
     layouts: Mapping[str, str] | None = None,
 ) -> None:
     """Every concept's faithfulness: the predicted-class logit's drop on its member images when its direction is
@@ -345,9 +348,16 @@ def atlas_faithfulness(
     ``nap_caches``, one cache per layer of ``layers`` on the NAP split; :func:`directions.nap_direction`); an NMF
     factor's column of ``O_j`` (``nmf``, the coupled fit); a NAS unit's axis and a NeurFlow group's units
     (:func:`directions.unit_basis`).
-    Random directions: Gaussian (NAPs, NMF) or random unit sets (NAS, NeurFlow). The class of each image is
-    the model's prediction on it. ``atlas.faithfulness.max_concepts`` concepts per method and layer,
-    ``max_images`` images per concept, the first in order.
+
+    Two nulls of ``n_random`` draws each. ``random_*`` and ``p_value``: random directions of the same
+    dimension and norm, Gaussian (NAPs, NMF) or random unit sets (NAS, NeurFlow). ``set_*`` (NAPs and NMF
+    only): the directions of random image sets of the concept's size, drawn from the split (a NAP: their raw
+    centroid; an NMF factor: their mean flattened map, ``nmf_caches``, one per layer of the fit). Activations
+    after a ReLU are non-negative, so a centroid lies close to the layer's mean activation and removing it
+    drops every logit; the set null has the same bias and asks whether the concept's direction matters more
+    than any image set's. The class of each image is the model's prediction on it.
+    ``atlas.faithfulness.max_concepts`` concepts per method and layer, ``max_images`` images per concept,
+    the first in order. A p-value is at least 1 / (n_random + 1).
     """
     import torch
     from tqdm import tqdm
@@ -363,7 +373,10 @@ def atlas_faithfulness(
     layouts = dict(layouts or {})
     splits: dict[str, Any] = {}
     fits = torch.load(nmf, map_location="cpu", weights_only=False) if nmf is not None else None
-    nap_features = _NapFeatures(dict(zip(layers, nap_caches, strict=True)) if nap_caches else {})
+    features = _Features(
+        dict(zip(layers, nap_caches, strict=True)) if nap_caches else {},
+        dict(zip(fits["layers"], nmf_caches, strict=True)) if fits is not None else {},
+    )
     by_layer = layer_concepts(concepts, layers=layers, nap_method=nap_method, groups=meta.get("groups", []))
     work = [
         (layer, method, c)
@@ -385,7 +398,7 @@ def atlas_faithfulness(
         row = {"model": model_id, "layer": layer, "method": method, "variant": c.variant, "concept": c.name}
         row |= {"n_members": c.size, "null": _NULL_OF[method], "n_random": f.n_random, "seed": seed, "note": ""}
         try:
-            basis, space = _basis(c, method, layer, nap_features, fits, model, inp, layouts.get(layer))
+            basis, space = _basis(c, method, layer, features, fits, model, inp, layouts.get(layer))
         except ValueError as err:  # a direction that does not exist (an all-zero centroid or column)
             rows.append(row | {"n_images": 0, "note": str(err)})
             continue
@@ -400,54 +413,68 @@ def atlas_faithfulness(
             classes = torch.cat(
                 [model(x[i : i + f.batch_size].to(dev)).argmax(1).cpu() for i in range(0, len(x), f.batch_size)]
             )
-        r = faithfulness(
-            model,
-            layer,
-            x,
-            classes,
-            basis,
-            space,
-            n_random=f.n_random,
-            seed=seed,
-            batch_size=f.batch_size,
-            layout=layouts.get(layer),
-            null=_NULL_OF[method],
-        )
-        rows.append(
-            row
-            | {k: r[k] for k in ("n_images", "space", "dimension", "observed", "random_mean")}
-            | {"random_q95": r["random_q95"], "p_value": r["p_value"], "ratio": r["ratio"]}
-        )
+        common = {"n_random": f.n_random, "seed": seed, "batch_size": f.batch_size, "layout": layouts.get(layer)}
+        r = faithfulness(model, layer, x, classes, basis, space, null=_NULL_OF[method], **common)
+        row |= {k: r[k] for k in ("n_images", "space", "dimension", "observed", "random_mean", "random_q95")}
+        row["p_value"] = r["p_value"]
+        given = _set_null(c, method, layer, features, f.n_random, seed)
+        if given is not None:
+            g = faithfulness(model, layer, x, classes, basis, space, random_bases=given, **common)
+            row |= {"set_mean": g["random_mean"], "set_q95": g["random_q95"], "set_p_value": g["p_value"]}
+        rows.append(row)
     write_table(pd.DataFrame(rows, columns=list(FAITHFULNESS_COLUMNS)), table, index=False)
 
 
-class _NapFeatures:
-    """Disentangled features of the NAP layers, read from their caches once per (layer, method)."""
+class _Features:
+    """Features of the probed layers from their activation caches, each read once: the NAPs' disentangled
+    features (``nap_caches``, by layer) and the flattened maps of the NMF layers (``flat_caches``)."""
 
-    def __init__(self, caches: Mapping[str, str | Path]) -> None:
-        self.caches = caches
+    def __init__(self, nap_caches: Mapping[str, str | Path], flat_caches: Mapping[str, str | Path]) -> None:
+        self.caches = {"nap": nap_caches, "flat": flat_caches}
         self.features: dict[tuple[str, str], np.ndarray] = {}
 
     def __call__(self, layer: str, method: str) -> np.ndarray:
+        """Rows of the split by position: ``method`` a NAP disentanglement, or ``"flat"`` (the cache's full map)."""
         from ..activations import read_cache
         from ..naps.core import disentangle
 
+        which = "flat" if method == "flat" else "nap"
         if (layer, method) not in self.features:
-            if layer not in self.caches:
-                raise KeyError(f"no activation cache of layer {layer!r} was given for its NAPs")
-            cache = read_cache(self.caches[layer])
-            self.features[layer, method] = disentangle(cache.arrays, cache.kind, method)
+            if layer not in self.caches[which]:
+                raise KeyError(f"no activation cache of layer {layer!r} was given for its {which} features")
+            if which == "flat":
+                cache = read_cache(self.caches[which][layer], keys=["full"])
+                self.features[layer, method] = cache.arrays["full"].reshape(len(cache.labels), -1)
+            else:
+                cache = read_cache(self.caches[which][layer])
+                self.features[layer, method] = disentangle(cache.arrays, cache.kind, method)
         return self.features[layer, method]
 
 
+def _set_null(c: Concept, method: str, layer: str, features: _Features, n: int, seed: int) -> list[Any] | None:
+    """The directions of ``n`` random image sets of the concept's size, the null drawn from the data (NAPs: the
+    raw centroid of random images' features; NMF: the direction of the mean flattened map of random images);
+    None for unit sets (their null, random units, is already drawn from the layer's own axes)."""
+    from .directions import nap_direction, nmf_direction
+
+    if method not in ("naps", "nmf") or c.size == 0:
+        return None
+    X = features(layer, c.variant if method == "naps" else "flat")
+    rng = np.random.default_rng(seed)
+    rows = [np.sort(rng.choice(len(X), size=c.size, replace=False)) for _ in range(n)]
+    if method == "naps":
+        return [nap_direction(X[r].mean(0), method=c.variant)[None] for r in rows]
+    return [nmf_direction(X[r].mean(0))[None] for r in rows]
+
+
 def _basis(
-    c: Concept, method: str, layer: str, nap_features: _NapFeatures, fits: Any, model: Any, inp: Any, layout: str | None
+    c: Concept, method: str, layer: str, features: _Features, fits: Any, model: Any, inp: Any, layout: str | None
 ) -> tuple[Any, str]:
     """A concept's basis (k x n_features) at ``layer`` and its space (see :func:`atlas_faithfulness`)."""
     from .directions import NAP_SPACES, nap_direction, nmf_direction, unit_basis
 
     if method == "naps":
-        X = nap_features(layer, c.variant)
+        X = features(layer, c.variant)
         return nap_direction(X[c.positions].mean(0), method=c.variant)[None], NAP_SPACES[c.variant]
     if method == "nmf":
         j = list(fits["layers"]).index(layer)
@@ -477,7 +504,8 @@ def _channels(model: Any, layer: str, inp: Any, layout: str | None) -> int:
 
 def atlas_faithfulness_table(*, tables: Sequence[str | Path], csv: str | Path, png: str | Path) -> None:
     """One faithfulness table across models, methods and layers, and its figure: per model and layer, each
-    method's mean logit drop over its concepts (filled) against the random directions' (open)."""
+    method's mean logit drop over its concepts (filled) against the random directions' (open) and the random
+    image sets' (crosses, NAPs and NMF)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -494,12 +522,14 @@ def atlas_faithfulness_table(*, tables: Sequence[str | Path], csv: str | Path, p
         t = table[(table["model"] == m) & table["observed"].notna()]
         layers = list(dict.fromkeys(table.loc[table["model"] == m, "layer"]))
         for k, method in enumerate(METHODS):
-            g = t[t["method"] == method].groupby("layer", sort=False)[["observed", "random_mean"]].mean()
+            g = t[t["method"] == method].groupby("layer", sort=False)[["observed", "random_mean", "set_mean"]].mean()
             if g.empty:
                 continue
             x = np.array([layers.index(layer) for layer in g.index]) + (k - 1.5) * 0.12
             ax.plot(x, g["observed"], "o", color=colors[method], label=f"{method} concept")
-            ax.plot(x, g["random_mean"], "o", mfc="none", color=colors[method], label=f"{method} random")
+            ax.plot(x, g["random_mean"], "o", mfc="none", color=colors[method], label=f"{method} random directions")
+            if g["set_mean"].notna().any():
+                ax.plot(x, g["set_mean"], "x", color=colors[method], label=f"{method} random image sets")
         ax.axhline(0, color="grey", lw=0.5)
         ax.set_xticks(range(len(layers)), layers, fontsize=7)
         ax.set_ylabel("mean logit drop")

@@ -57,9 +57,11 @@ _CONCEPT = {
     "name": None,
     "size": None,
     "thumbnail": None,
-    "faithfulness": _Nullable({"observed": None, "random_mean": None, "p_value": None, "ratio": None}),
-    "counterparts": [{"method": None, "concept": None, "jaccard": None}],
-    "recovery": _Nullable([{"planted": None, "f1": None}]),
+    "faithfulness": _Nullable(
+        {"observed": None, "random_mean": None, "p_value": None, "set_mean": None, "set_p_value": None}
+    ),
+    "counterparts": [{"method": None, "concept": None, "jaccard": None, "n_universe": None}],
+    "recovery": _Nullable([{"planted": None, "f1": None, "p_value": None}]),
 }
 _METHOD = {
     "method": None,
@@ -83,6 +85,7 @@ ALIGNMENT_KEYS = (
     "null_q95",
     "p_value",
     "threshold",
+    "n_universe",
     "figure",
 )
 RECOVERY_KEYS = ("method", "variant", "planted", "best_concept", "precision", "recall", "f1", "null_mean")

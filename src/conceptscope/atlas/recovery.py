@@ -356,15 +356,18 @@ def _row_label(row: pd.Series, with_model: bool) -> str:
         parts[0] += f" ({row['variant']})"
     if with_model:
         parts.append(str(row["model"]))
-    parts.append(str(row["layer"]))
+    parts.append("all factored layers" if row["layer"] == "coupled" else str(row["layer"]))
     return "  ".join(parts)
 
 
 def plot_recovery(table: pd.DataFrame, path: str | Path, *, title: str | None = None) -> Path:
     """Heatmap of best-match F1: rows method (variant) x layer, columns planted concepts.
 
-    Each cell shows the F1 and, below it, the null's 95th percentile; a black
-    frame marks a cell whose F1 exceeds that percentile. Written through
+    Each cell shows the F1 and, below it, the null's 95th percentile; only a
+    cell whose F1 exceeds that percentile is coloured by its F1 (and framed);
+    the others are grey, so that an F1 the null reaches as often (a small
+    universe, a concept covering every image) does not look like a recovery.
+    Written through
     :func:`conceptscope.runtime.save_figure`; the numbers drawn are ``table``
     (write it beside the PNG with :func:`write_recovery`).
     """
@@ -384,21 +387,24 @@ def plot_recovery(table: pd.DataFrame, path: str | Path, *, title: str | None = 
     f1 = t.pivot(index="row", columns="planted", values="f1").reindex(index=rows, columns=cols).to_numpy()
     q95 = t.pivot(index="row", columns="planted", values="null_q95").reindex(index=rows, columns=cols).to_numpy()
     fig, ax = plt.subplots(figsize=(2.2 + 1.1 * len(cols), 1.0 + 0.42 * len(rows)), constrained_layout=True)
-    im = ax.imshow(f1, vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto")
+    beats = ~np.isnan(q95) & (np.nan_to_num(f1) > np.nan_to_num(q95, nan=np.inf))
+    ax.imshow(np.where(np.isnan(f1), np.nan, 1.0), cmap="Greys", vmin=0.0, vmax=6.0, aspect="auto")  # light grey
+    im = ax.imshow(np.where(beats, f1, np.nan), vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto")
     for i in range(len(rows)):
         for j in range(len(cols)):
             if np.isnan(f1[i, j]):
                 continue
-            color = "black" if f1[i, j] > 0.6 else "white"
+            color = "black" if f1[i, j] > 0.6 or not beats[i, j] else "white"
             null_text = "" if np.isnan(q95[i, j]) else f"\nq95 {q95[i, j]:.2f}"
             ax.text(j, i, f"{f1[i, j]:.2f}{null_text}", ha="center", va="center", fontsize=7, color=color)
-            if not np.isnan(q95[i, j]) and f1[i, j] > q95[i, j]:
+            if beats[i, j]:
                 ax.add_patch(Rectangle((j - 0.47, i - 0.47), 0.94, 0.94, fill=False, edgecolor="black", linewidth=2))
     ax.set_xticks(range(len(cols)), cols)
     ax.set_yticks(range(len(rows)), rows, fontsize=8)
     ax.set_xlabel("planted concept")
     fig.colorbar(im, ax=ax, label="best-match F1", shrink=0.8)
-    ax.set_title(title or "planted-concept recovery (framed: F1 above the null's 95th percentile)", fontsize=9)
+    note = "coloured and framed: F1 above the null's 95th percentile; grey: not"
+    ax.set_title(f"{title}\n{note}" if title else f"planted-concept recovery\n{note}", fontsize=9)
     out = save_figure(fig, path, dpi=120)
     plt.close(fig)
     return out

@@ -32,10 +32,12 @@ class FaithfulnessSettings(Section):
     run : bool
         Compute the faithfulness table.
     n_random : int
-        Random directions (or random unit sets) of the same dimension per concept.
+        Draws of each null per concept: random directions (or random unit sets)
+        of the same dimension, and (NAPs, NMF) random image sets' directions.
+        A p-value is at least 1 / (n_random + 1).
     max_concepts : int
-        Concepts scored per method, variant and layer, the first in the method's
-        own order (NAP rank, factor, unit, class then group); 0: all.
+        Concepts scored per method and layer, the first in the method's own
+        order (NAP rank, factor, unit, class then group); 0: all.
     max_images : int
         Member images the logit drop is measured on, the first by position; 0: all.
     batch_size : int
@@ -130,7 +132,8 @@ class AtlasSettings(Section):
                 problems.append(f"atlas.models: no method runs on {m!r}; add it to naps, nmf, nas or neurflow models")
         naps = config.get("naps") or {}
         methods: Sequence[str] = naps.get("methods", _DISENTANGLEMENTS)
-        if naps.get("models") and self.run and self.nap_variant(naps) not in methods:
+        # an unset nap_method follows naps.gallery_method, whose own check reports it
+        if naps.get("models") and self.run and self.nap_method and self.nap_method not in methods:
             problems.append(
                 f"atlas.nap_method: {self.nap_variant(naps)!r} is not clustered (naps.methods: {list(methods)}); "
                 "add it there or choose one of them"

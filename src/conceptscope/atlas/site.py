@@ -62,9 +62,10 @@ def _counterparts(summary: pd.DataFrame, figures: Path, layer: str) -> dict[tupl
             ("concept_b", "concept_a", r["method_b"], r["method_a"]),
         ):
             best = cells.sort_values("jaccard", ascending=False, kind="stable").drop_duplicates(own)
-            for c in best.to_dict("records"):
+            for c in best[best["jaccard"] > 0].to_dict("records"):  # no overlap is no counterpart
                 out.setdefault((method, c[own]), []).append(
                     {"method": other_method, "concept": c[other], "jaccard": _value(c["jaccard"])}
+                    | {"n_universe": _value(r["n_universe"])}
                 )
     return out
 
@@ -84,7 +85,7 @@ def _thumbnail(c: Concept, splits: dict[str, Any], dataset: Mapping[str, Any]) -
 def _faithfulness(row: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if row is None or not math.isfinite(row["observed"]):
         return None
-    return {k: _value(row[k]) for k in ("observed", "random_mean", "p_value", "ratio")}
+    return {k: _value(row[k]) for k in ("observed", "random_mean", "p_value", "set_mean", "set_p_value")}
 
 
 def atlas_page(
@@ -149,7 +150,11 @@ def atlas_page(
             concepts, layers=info["layers"], nap_method=nap_method, groups=meta.get("groups", [])
         ).items():
             counterparts = _counterparts(summary, Path(alignment_figures[model]), layer)
-            rec_layer = None if rec is None else rec[rec["layer"].isin([layer, "coupled"])]
+            rec_layer = None
+            if rec is not None:  # the page's NAP disentanglement (the CSV has them all)
+                rec_layer = rec[
+                    rec["layer"].isin([layer, "coupled"]) & ((rec["method"] != "naps") | (rec["variant"] == nap_method))
+                ]
             methods = []
             for method, cs in by.items():
                 shown = cs[: s.page_concepts]
@@ -162,8 +167,12 @@ def atlas_page(
                             & (rec_layer["variant"] == c.variant)
                             & (rec_layer["layer"] == c.layer)
                             & (rec_layer["best_concept"] == c.name)
+                            & (rec_layer["f1"] > 0)
                         ]
-                        best_of = [{"planted": r["planted"], "f1": _value(r["f1"])} for r in mine.to_dict("records")]
+                        best_of = [
+                            {"planted": r["planted"], "f1": _value(r["f1"]), "p_value": _value(r["p_value"])}
+                            for r in mine.to_dict("records")
+                        ]
                     cards.append(
                         {
                             "name": c.name,
@@ -219,9 +228,13 @@ def atlas_page(
             "NMF concept": "a factor's top ceil(N / d) images by F",
             "NAS concept": "a unit's top set H" if s.nas_top == "set" else "a unit's highest non-empty range",
             "NeurFlow concept": "a neuron group's concept patches, as their images",
-            "faithfulness random directions": s.faithfulness.n_random,
-            "recovery permutations": s.recovery_permutations,
-        },
+            "faithfulness: concepts scored per method and layer": s.faithfulness.max_concepts or "all",
+            "faithfulness: images per concept": s.faithfulness.max_images or "all",
+            "faithfulness: draws per null (smallest p)": (
+                f"{s.faithfulness.n_random} (p >= {1 / (s.faithfulness.n_random + 1):.3f})"
+            ),
+        }
+        | ({"recovery permutations": s.recovery_permutations} if recovery_of else {}),
         "claims_href": _href(claims_html, page),
         "claims": _records(claims_table, CLAIM_KEYS),
         "figures": figures,

@@ -56,17 +56,24 @@
     card.appendChild(el("div", "name", c.name));
     card.appendChild(el("div", "size", "size " + fmt(c.size)));
     const f = c.faithfulness;
-    card.appendChild(el("div", "faith", "faithfulness: " + (f == null ? DASH
-      : `drop ${fmt(f.observed)} vs random ${fmt(f.random_mean)} (p ${fmt(f.p_value)}, ratio ${fmt(f.ratio)})`)));
+    let faith = "faithfulness: not scored";
+    if (f != null) {
+      faith = `logit drop ${fmt(f.observed)}; random directions ${fmt(f.random_mean)} (p ${fmt(f.p_value)})`;
+      if (f.set_mean != null) faith += `; random image sets ${fmt(f.set_mean)} (p ${fmt(f.set_p_value)})`;
+    }
+    card.appendChild(el("div", "faith", faith));
     if (c.counterparts.length) {
       const ul = card.appendChild(el("ul", "counterparts"));
       for (const m of c.counterparts) {
-        ul.appendChild(el("li", null, `\u2194 ${m.method} ${m.concept} (J ${fmt(m.jaccard)})`));
+        ul.appendChild(el("li", null,
+          `\u2194 ${m.method} ${m.concept} (J ${fmt(m.jaccard)} on ${fmt(m.n_universe)} images)`));
       }
     }
     if (c.recovery != null && c.recovery.length) {
       const ul = card.appendChild(el("ul", "recovery"));
-      for (const r of c.recovery) ul.appendChild(el("li", null, `planted ${r.planted}: F1 ${fmt(r.f1)}`));
+      for (const r of c.recovery) {
+        ul.appendChild(el("li", null, `best match of planted ${r.planted}: F1 ${fmt(r.f1)} (p ${fmt(r.p_value)})`));
+      }
     }
     return card;
   }
@@ -86,9 +93,10 @@
   }
 
   function alignmentTable(rows) {
-    return table("alignment", ["methods", "concepts", "with counterpart", "matched \u2265 threshold",
-      "threshold", "mean matched J", "null mean", "null q95", "p", "heatmap"], rows.map((a) => [
-      `${a.method_a} \u2194 ${a.method_b}`, `${fmt(a.n_a)} / ${fmt(a.n_b)}`,
+    return table("alignment", ["methods", "images compared", "concepts", "with counterpart",
+      "matched \u2265 threshold", "threshold", "mean matched J", "null mean", "null q95", "p", "heatmap"],
+    rows.map((a) => [
+      `${a.method_a} \u2194 ${a.method_b}`, a.n_universe, `${fmt(a.n_a)} / ${fmt(a.n_b)}`,
       `${fmt(a.n_a_with_counterpart)} / ${fmt(a.n_b_with_counterpart)}`, a.n_matched_above, a.threshold,
       a.mean_matched_jaccard, a.null_mean, a.null_q95, a.p_value,
       a.figure ? link({href: a.figure}, "heatmap") : DASH]));
