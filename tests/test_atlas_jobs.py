@@ -150,7 +150,7 @@ def test_recovery_table_scores_planted_concepts_and_lists_empty_groups(catalog, 
             "position": np.arange(20),
             "sample_id": SPLIT,
             "label": np.arange(20) % 2,
-            "class_name": "x",
+            "class_name": np.where((np.arange(20) >= 10) & (np.arange(20) < 15), "b", "a"),
             "concept_stamp": carriers,
             "concept_none": np.zeros(20, dtype=bool),
         }
@@ -170,6 +170,13 @@ def test_recovery_table_scores_planted_concepts_and_lists_empty_groups(catalog, 
     assert len(empty) == 2 and (empty["n_concepts"] == 0).all() and (empty["f1"] == 0).all()
     # a planted concept nobody carries is recovered by nobody
     assert (t[t["planted"] == "none"]["f1"] == 0).all()
+    # the class baseline: class b (positions 10..14) holds the three carriers, 2 * 3 / (5 + 3); NeurFlow looked at
+    # positions 0..5 only, where nobody carries the stamp
+    stamp = t[t["planted"] == "stamp"].set_index(["method", "layer"])
+    assert stamp.loc[("naps", "l1"), "class_f1"].tolist() == [0.75, 0.75]  # both NAP disentanglements
+    assert set(stamp.loc[("naps", "l1"), "class_best"]) == {"b"}
+    assert stamp.loc[("neurflow", "l1"), "class_f1"] == 0.0 and stamp.loc[("neurflow", "l1"), "class_best"] == ""
+    assert (t[t["planted"] == "none"]["class_f1"] == 0).all()
     assert (tmp_path / "recovery.png").stat().st_size > 0
 
 

@@ -162,6 +162,8 @@ def _data():
                 "null_mean": 0.1,
                 "null_q95": 0.15,
                 "p_value": 0.001,
+                "planted_in_universe": 24,
+                "class_f1": 0.71,
             }
         ],
     }
@@ -355,7 +357,8 @@ def test_atlas_page_renders_every_model_layer_method_and_concept(tmp_path):
         "figures/atlas/alignment_m/naps_nmf.png",
         "figures/atlas/alignment_m/nmf_neurflow.png",
     ]
-    assert _find(_find(layer3, "table", "recovery")[0], "td")[3]["text"] == EVIL
+    recovery_cells = [td["text"] for td in _find(_find(layer3, "table", "recovery")[0], "td")]
+    assert recovery_cells[3:5] == ["24", EVIL] and recovery_cells[-1] == "0.71"  # carriers compared, class baseline
     # the malicious strings are text: escaped in the serialised DOM, no element of theirs in the tree
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom and "&lt;img src=x onerror=" in dom
     assert not [i for i in _find(tree, "img") if "onerror" in i["attrs"]]

@@ -63,9 +63,10 @@ def test_the_page_data_of_one_model(split, tmp_path):
     manifest = tmp_path / "test.csv"
     carriers = np.zeros(len(ids), dtype=bool)
     carriers[[10, 11, 12]] = True
-    pd.DataFrame({"position": np.arange(len(ids)), "sample_id": ids, "concept_stamp": carriers}).to_csv(
-        manifest, index=False
-    )
+    pd.DataFrame(
+        {"position": np.arange(len(ids)), "sample_id": ids, "class_name": split.labels.astype(str)}
+        | {"concept_stamp": carriers}
+    ).to_csv(manifest, index=False)
     recovery = tmp_path / "figures/atlas/recovery_m.csv"
     atlas_recovery(
         catalog=catalog,
@@ -125,6 +126,7 @@ def test_the_page_data_of_one_model(split, tmp_path):
     # nap0 = {0..3}, factor0 = {0, 1, 2, 5}: Jaccard 3 / 5
     assert nap0["counterparts"] == [
         {"method": "nmf", "concept": "factor0", "jaccard": pytest.approx(0.6), "n_universe": len(ids)}
+        | {"counterpart": True}  # J 0.6 >= the threshold 0.3
     ]
     assert nap1["counterparts"] == []  # it overlaps no factor: no counterpart, not one at J 0
     assert nap0["faithfulness"] == {"observed": 2.0, "random_mean": 0.5, "p_value": 0.1, "set_mean": 1.5} | {

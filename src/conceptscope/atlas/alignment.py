@@ -524,6 +524,8 @@ def plot_alignment(
     im = ax.imshow(J, vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto", interpolation="nearest")
     fig.colorbar(im, ax=ax, label="Jaccard of image sets")
     for i, j in zip(rows, cols, strict=True):
+        if J[i, j] == 0:  # a pair the matching had to form without any overlap: left unmarked (the CSV keeps it)
+            continue
         ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=1.5))
         if m <= _MAX_ANNOTATED and k <= _MAX_ANNOTATED:
             ax.text(

@@ -88,8 +88,8 @@ ALIGNMENT_KEYS = (
     "n_universe",
     "figure",
 )
-RECOVERY_KEYS = ("method", "variant", "planted", "best_concept", "precision", "recall", "f1", "null_mean")
-RECOVERY_KEYS += ("null_q95", "p_value")
+RECOVERY_KEYS = ("method", "variant", "planted", "planted_in_universe", "best_concept", "precision", "recall", "f1")
+RECOVERY_KEYS += ("null_mean", "null_q95", "p_value", "class_f1")
 CLAIM_KEYS = ("claim_id", "figure", "paper_value", "measured_value", "verdict", "detail")
 _ALIGNMENT = dict.fromkeys(ALIGNMENT_KEYS)
 _RECOVERY = dict.fromkeys(RECOVERY_KEYS)

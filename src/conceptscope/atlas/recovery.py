@@ -363,7 +363,8 @@ def _row_label(row: pd.Series, with_model: bool) -> str:
 def plot_recovery(table: pd.DataFrame, path: str | Path, *, title: str | None = None) -> Path:
     """Heatmap of best-match F1: rows method (variant) x layer, columns planted concepts.
 
-    Each cell shows the F1 and, below it, the null's 95th percentile; only a
+    Each cell shows the F1 and, below it, the null's 95th percentile (and, when
+    ``table`` has ``class_f1``, the class baseline, with a star on an F1 above it); only a
     cell whose F1 exceeds that percentile is coloured by its F1 (and framed);
     the others are grey, so that an F1 the null reaches as often (a small
     universe, a concept covering every image) does not look like a recovery.
@@ -386,7 +387,11 @@ def plot_recovery(table: pd.DataFrame, path: str | Path, *, title: str | None = 
     cols = list(dict.fromkeys(t["planted"]))
     f1 = t.pivot(index="row", columns="planted", values="f1").reindex(index=rows, columns=cols).to_numpy()
     q95 = t.pivot(index="row", columns="planted", values="null_q95").reindex(index=rows, columns=cols).to_numpy()
-    fig, ax = plt.subplots(figsize=(2.2 + 1.1 * len(cols), 1.0 + 0.42 * len(rows)), constrained_layout=True)
+    if "class_f1" in t:  # the class baseline (atlas.jobs.class_baseline): a star marks an F1 above it
+        base = t.pivot(index="row", columns="planted", values="class_f1").reindex(index=rows, columns=cols).to_numpy()
+    else:
+        base = np.full_like(f1, np.nan)
+    fig, ax = plt.subplots(figsize=(2.2 + 1.1 * len(cols), 1.2 + 0.5 * len(rows)), constrained_layout=True)
     beats = ~np.isnan(q95) & (np.nan_to_num(f1) > np.nan_to_num(q95, nan=np.inf))
     ax.imshow(np.where(np.isnan(f1), np.nan, 1.0), cmap="Greys", vmin=0.0, vmax=6.0, aspect="auto")  # light grey
     im = ax.imshow(np.where(beats, f1, np.nan), vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto")
@@ -396,7 +401,10 @@ def plot_recovery(table: pd.DataFrame, path: str | Path, *, title: str | None = 
                 continue
             color = "black" if f1[i, j] > 0.6 or not beats[i, j] else "white"
             null_text = "" if np.isnan(q95[i, j]) else f"\nq95 {q95[i, j]:.2f}"
-            ax.text(j, i, f"{f1[i, j]:.2f}{null_text}", ha="center", va="center", fontsize=7, color=color)
+            star = "*" if not np.isnan(base[i, j]) and f1[i, j] > base[i, j] else ""
+            class_text = "" if np.isnan(base[i, j]) else f"\nclass {base[i, j]:.2f}"
+            text = f"{f1[i, j]:.2f}{star}{null_text}{class_text}"
+            ax.text(j, i, text, ha="center", va="center", fontsize=6.5, color=color)
             if beats[i, j]:
                 ax.add_patch(Rectangle((j - 0.47, i - 0.47), 0.94, 0.94, fill=False, edgecolor="black", linewidth=2))
     ax.set_xticks(range(len(cols)), cols)
@@ -404,6 +412,8 @@ def plot_recovery(table: pd.DataFrame, path: str | Path, *, title: str | None = 
     ax.set_xlabel("planted concept")
     fig.colorbar(im, ax=ax, label="best-match F1", shrink=0.8)
     note = "coloured and framed: F1 above the null's 95th percentile; grey: not"
+    if not np.isnan(base).all():
+        note += "\nclass: best F1 of one class as the concept; *: F1 above it"
     ax.set_title(f"{title}\n{note}" if title else f"planted-concept recovery\n{note}", fontsize=9)
     out = save_figure(fig, path, dpi=120)
     plt.close(fig)

@@ -65,7 +65,7 @@ def _counterparts(summary: pd.DataFrame, figures: Path, layer: str) -> dict[tupl
             for c in best[best["jaccard"] > 0].to_dict("records"):  # no overlap is no counterpart
                 out.setdefault((method, c[own]), []).append(
                     {"method": other_method, "concept": c[other], "jaccard": _value(c["jaccard"])}
-                    | {"n_universe": _value(r["n_universe"])}
+                    | {"n_universe": _value(r["n_universe"]), "counterpart": bool(c["jaccard"] >= r["threshold"])}
                 )
     return out
 

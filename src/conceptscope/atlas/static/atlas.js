@@ -65,8 +65,11 @@
     if (c.counterparts.length) {
       const ul = card.appendChild(el("ul", "counterparts"));
       for (const m of c.counterparts) {
-        ul.appendChild(el("li", null,
-          `\u2194 ${m.method} ${m.concept} (J ${fmt(m.jaccard)} on ${fmt(m.n_universe)} images)`));
+        const li = ul.appendChild(el("li", null,
+          `best match \u2194 ${m.method} ${m.concept} (J ${fmt(m.jaccard)} on ${fmt(m.n_universe)} images)`));
+        if (m.counterpart) {
+          li.appendChild(el("b", "counterpart", " counterpart"));
+        }
       }
     }
     if (c.recovery != null && c.recovery.length) {
@@ -103,9 +106,10 @@
   }
 
   function recoveryTable(rows) {
-    return table("recovery", ["method", "variant", "planted", "best concept", "precision", "recall", "F1",
-      "null mean", "null q95", "p"], rows.map((r) => [r.method, r.variant, r.planted, r.best_concept,
-      r.precision, r.recall, r.f1, r.null_mean, r.null_q95, r.p_value]));
+    return table("recovery", ["method", "variant", "planted", "carriers compared", "best concept", "precision",
+      "recall", "F1", "null mean", "null q95", "p", "class baseline F1"], rows.map((r) => [r.method, r.variant,
+      r.planted, r.planted_in_universe, r.best_concept, r.precision, r.recall, r.f1, r.null_mean, r.null_q95,
+      r.p_value, r.class_f1]));
   }
 
   function layerBlock(layer, id) {
