@@ -13,8 +13,10 @@ import os
 import re
 import shlex
 import shutil
+from pathlib import Path
 
 import pytest
+import yaml
 from conftest import run_snakemake, second_checkout
 
 from conceptscope.compare import compare_trees
@@ -31,12 +33,25 @@ def slurm_or_skip():
         pytest.skip("needs a SLURM cluster (sbatch on PATH)")
 
 
+def _small_memory(profile: Path, mem_mb: int = 3000) -> list[str]:
+    """The profile's memory requests lowered to ``mem_mb`` for the test config's tiny jobs, every other resource
+    kept. The profile sizes them for paper configs (8 to 16 GB); on one CI node of about 22 GB a 16 GB job
+    cannot share it, and the DAG would run one job at a time."""
+    cfg = yaml.safe_load(profile.read_text())
+    default = {**cfg["default-resources"], "mem_mb": mem_mb}
+    out = ["--default-resources", *(f"{k}={v}" for k, v in default.items()), "--set-resources"]
+    for rule, resources in cfg["set-resources"].items():
+        out += [f"{rule}:{k}={mem_mb if k == 'mem_mb' else v}" for k, v in resources.items()]
+    return out
+
+
 def test_test_suite_runs_through_the_slurm_profile_and_equals_the_local_run(suite_run, tmp_path):
     clone = second_checkout(tmp_path / "clone")
     work = tmp_path / "work"
     work.mkdir()
     args = ["--profile", str(clone / "profiles/slurm"), "--slurm-keep-successful-logs"]
     args += ["--slurm-init-seconds-before-status-checks", "5", "--seconds-between-status-checks", "3"]
+    args += _small_memory(clone / "profiles/slurm/config.yaml")
     args += shlex.split(os.environ.get("CONCEPTSCOPE_SLURM_ARGS", ""))
     res = run_snakemake(work, *args, config=clone / "config/test.yaml", snakefile=clone / "Snakefile", timeout=2400)
     out = res.stdout + res.stderr
