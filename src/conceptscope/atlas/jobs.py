@@ -27,7 +27,7 @@ sample; NeurFlow: the circuits' class images), each concept restricted to it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from itertools import combinations
 from pathlib import Path
 from typing import Any
@@ -120,18 +120,19 @@ def atlas_concepts(
         if list(group) not in groups:
             groups.append(list(group))
 
+    from ..naps.core import load_result
+    from ..nas.core import load_summary
+
+    def group(found: list[Concept], method: str, variant: str, meta: Callable[[], Mapping[str, Any]]) -> tuple:
+        """The group of one file's concepts: from its first concept, else (no concept) from the file's meta."""
+        if found:
+            return (method, found[0].variant, model_id, found[0].layer)
+        m = meta()
+        return (method, variant or str(m.get("method", "")), model_id, str(m.get("layer", "")))
+
     for path in naps:
         found = read_concepts("naps", [path])
-        from ..naps.core import load_result
-
-        meta = load_result(path).meta if not found else None
-        c0 = found[0] if found else None
-        group = (
-            ("naps", c0.variant, c0.model, c0.layer)
-            if c0
-            else ("naps", str(meta["method"]), str(meta.get("model", model_id)), str(meta.get("layer", "")))
-        )
-        add(found, group)
+        add(found, group(found, "naps", "", lambda p=path: load_result(p).meta))
     if nmf is not None:
         found = read_concepts("nmf", [nmf], model=model_id, sample_ids=read_sample_ids(nmf_manifest))
         add(found, ("nmf", found[0].variant, model_id, found[0].layer))
@@ -139,10 +140,7 @@ def atlas_concepts(
         ids = read_sample_ids(nas_manifest)
         for path in nas:
             found = read_concepts("nas", [path], sample_ids=ids, top=s.nas_top)
-            from ..nas.core import load_summary
-
-            layer = str(load_summary(path).meta.get("layer", ""))
-            add(found, ("nas", f"top {s.nas_top}", model_id, layer))
+            add(found, group(found, "nas", f"top {s.nas_top}", lambda p=path: load_summary(p).meta))
     if neurflow:
         ids = read_sample_ids(neurflow_manifest)
         arrays = list(neurflow_arrays) or [None] * len(neurflow)
