@@ -79,20 +79,15 @@ def test_cluster_equals_hdbscan_on_the_canonical_row_order(seed, n_features):
 
 
 @pytest.mark.parametrize(("seed", "n_features"), [(0, 20), (1, 80)])
-def test_cluster_default_path_when_above_max_precomputed(seed, n_features):
-    # hdbscan's default path on the canonically ordered rows (Boruvka's approximate tree up to 60 features
-    # depends on the row order; Prim's above 60 does not, up to cluster ids)
+def test_cluster_tiled_path_when_above_max_precomputed(seed, n_features):
+    # above max_precomputed the bounded-memory tiled path: hdbscan's exact result, as on the precomputed path
+    # (more in test_naps_tiled.py)
     X = _blobs(seed, n_features)
     got = naps.cluster(X, max_precomputed=0)
-    order, _ = naps.canonical_order(X)
-    ref = hdbscan.HDBSCAN(**LEAF).fit(X[order])
-    assert got.path == "default"
-    np.testing.assert_array_equal(got.labels[order], ref.labels_)
-    np.testing.assert_array_equal(got.probabilities[order], ref.probabilities_)
-    np.testing.assert_array_equal(got.outlier_scores[order], ref.outlier_scores_)
-    np.testing.assert_array_equal(got.persistence, ref.cluster_persistence_)
-    if n_features > 60:
-        _assert_same_clustering(got, hdbscan.HDBSCAN(**LEAF).fit(X))
+    assert got.path == "tiled"
+    _assert_same_clustering(got, hdbscan.HDBSCAN(algorithm="prims_kdtree", **LEAF).fit(X))
+    pre = naps.cluster(X)
+    np.testing.assert_array_equal(label_map(got.labels, pre.labels), np.arange(len(pre.persistence)))
 
 
 def test_too_few_inputs_are_all_noise():
@@ -389,19 +384,25 @@ def test_mix_table_counts_labels_and_predictions_per_nap():
         assert r.mix_table("predictions")[k].sum() == r.size[k]
 
 
+def digits_cache(path, layer: str, n: int):
+    """A cache file of one layer of a seeded untrained nap_mnist_cnn on the first ``n`` digits test images."""
+    from conceptscope import data, models
+
+    images = data.load_split({"kind": "digits", "subset": {"test": {"first_n": n}}}, "test", key="datasets.digits")
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model, inp = models.build_model("local:nap_mnist_cnn", n_classes=10, in_channels=1)
+    activations.cache_activations(model.eval(), inp, images, {layer: path}, progress=False)
+    return path
+
+
 def test_input_size_study_clusters_nested_prefixes(tmp_path):
     """jobs.nap_input_sizes: the count for N equals NAPs of the first N cached rows, computed directly."""
     import pandas as pd
 
-    from conceptscope import activations, data, models
     from conceptscope.naps import jobs
 
-    images = data.load_split({"kind": "digits", "subset": {"test": {"first_n": 90}}}, "test", key="datasets.digits")
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        model, inp = models.build_model("local:nap_mnist_cnn", n_classes=10, in_channels=1)
-    cache = tmp_path / "fc.h5"
-    activations.cache_activations(model.eval(), inp, images, {"fc": cache}, progress=False)
+    cache = digits_cache(tmp_path / "fc.h5", "fc", 90)
     csv = tmp_path / "sizes.csv"
     jobs.nap_input_sizes(
         cache=cache,

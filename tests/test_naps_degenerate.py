@@ -252,12 +252,13 @@ def test_tied_merges_are_simultaneous_and_independent_of_row_order():
     _assert_row_order_independent(X, got)
 
 
-def test_default_path_is_independent_of_row_order():
-    # hdbscan's default path (above max_precomputed; Boruvka's approximate tree for 3 features) on the same
-    # canonical rows, ties merged at once as on the precomputed path
+def test_tiled_path_is_independent_of_row_order():
+    # the tiled path (above max_precomputed) on the same canonical rows, ties merged at once as on the
+    # precomputed path
     X = _lattice()
     got = naps.cluster(X, max_precomputed=0)
-    assert got.path == "default" and got.diagnostics["simultaneous_merges"] > 0
+    assert got.path == "tiled" and got.diagnostics["simultaneous_merges"] > 0
+    assert_equals_bruteforce(got, cdist(X, X))
     for seed in range(3):
         p = np.random.default_rng(seed).permutation(len(X))
         other = naps.cluster(X[p], max_precomputed=0)

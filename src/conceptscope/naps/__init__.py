@@ -6,6 +6,9 @@ Modules:
   (paper Eq. 2), NAP extraction, :class:`NapResult` and its HDF5 files;
 - :mod:`~conceptscope.naps.clustering`: HDBSCAN independent of row order, ties
   (simultaneous merges, as HDBSCAN*) and duplicate rows (finite lambdas);
+- :mod:`~conceptscope.naps.reachability`: the exact minimum spanning tree of
+  the mutual reachability graph, from the distance matrix or tile by tile in
+  bounded memory (CPU or CUDA);
 - :mod:`~conceptscope.naps.views`: galleries (paper Fig. 1, 7, 9/10, 14);
 - :mod:`~conceptscope.naps.browser`: the self-contained HTML NAP browser
   (page assets in ``static/``);
@@ -18,5 +21,5 @@ Modules:
 from ..exports import lazy_exports
 
 # the modules whose public names (their __all__) this package gives, looked up in this order
-_MODULES = ("settings", "claims", "clustering", "core", "plots", "views", "browser")
+_MODULES = ("settings", "claims", "clustering", "reachability", "core", "plots", "views", "browser")
 __getattr__, __dir__ = lazy_exports(__name__, _MODULES)

@@ -67,16 +67,27 @@ hdbscan's condensed tree (the usual case; ``n_clusters_hdbscan`` shows when
 one changes the count), labels, probabilities, outlier scores and persistence
 equal those of ``hdbscan.HDBSCAN`` run on the canonically ordered rows, and up
 to the numbering of the clusters those of any row order (the tests check
-both). hdbscan's tree functions (``condense_tree``, ``compute_stability``,
-``get_clusters``, ``outlier_scores``, ``label``) come from its private modules
-(hdbscan 0.8.44); the tests compare the results with hdbscan's estimator.
+both, against its exact ``prims_kdtree`` and ``generic`` paths). hdbscan's
+tree functions (``label``, ``condense_tree``, ``compute_stability``,
+``get_clusters``, ``outlier_scores``) and its dense Prim's
+(``mst_linkage_core``) come from its private modules, pinned to hdbscan 0.8.44
+(the tests compare the results with hdbscan's estimator).
 
-Speed: the exact pairwise euclidean distance matrix is computed as matrix
-products (float64; torch on GPU when present, numpy's BLAS on CPU) and given to
-``HDBSCAN(metric="precomputed")``. Above ``max_precomputed`` distinct inputs
-(N^2 x 8 bytes) hdbscan's default path runs instead and the log says so: exact
-above 60 features (Prim's on a KD-tree), an approximate spanning tree
-(Boruvka) up to 60.
+The minimum spanning tree of the mutual reachability graph comes from one of
+two exact paths (:mod:`.reachability`), chosen by ``max_precomputed``:
+
+- ``"precomputed"`` (up to ``max_precomputed`` distinct rows): the exact
+  pairwise euclidean distance matrix as matrix products (float64; torch on
+  GPU when present, numpy's BLAS on CPU), m^2 x 8 bytes, then the core
+  distances, the weights in place and hdbscan's dense Prim's, as
+  ``HDBSCAN(metric="precomputed")`` does.
+- ``"tiled"`` (above): bounded memory, O(m f + tile^2): one float64 product
+  per tile of the distance matrix, torch on the device (CUDA tiles on the
+  GPU), two passes over the tiles (nearest neighbours, then the lightest edge
+  between the components that verified Borůvka steps on the neighbours leave).
+
+The log names the path and its peak memory. The tree functions above then
+run on that tree, as in hdbscan's own estimator.
 
 References
 ----------
@@ -98,6 +109,7 @@ import numpy as np
 import torch
 
 from ..checks import check_choice, check_int
+from .reachability import CANCELLATION, peak_memory_gb, precomputed_mst, tiled_mst
 from .settings import NapSettings
 
 __all__ = ["HDBSCAN_PARAMS", "ClusterResult", "canonical_order", "cluster", "pairwise_distances"]
@@ -110,10 +122,11 @@ HDBSCAN_PARAMS: dict[str, Any] = {
 }
 _SELECTION_PARAMS = ("cluster_selection_method", "cluster_selection_epsilon", "allow_single_cluster")
 _PARAM_NAMES = ("min_cluster_size", "min_samples", *_SELECTION_PARAMS)
-_BLOCK_ELEMENTS = 1 << 24  # distance rows per block x n <= 16 M float64 (128 MB) of temporaries
-_CANCELLATION = 1e-8  # see _distances
+_BLOCK_ELEMENTS = 1 << 22  # distance rows per block x n <= 4 M float64 (32 MB) of temporaries
+
 _PREFIX_COLUMNS = 16  # canonical_order sorts by these first, then runs of equal prefixes by all columns
 _CLUSTERING_DIAGNOSTICS = (  # None when too few distinct rows were left to cluster
+    "mst",
     "mst_edges",
     "tied_mst_edges",
     "simultaneous_merges",
@@ -138,7 +151,7 @@ class ClusterResult:
     persistence : ndarray (n_clusters,) float64
         hdbscan's ``cluster_persistence_`` per label, in [0, 1].
     path : str
-        ``"precomputed"``, ``"default"`` or ``"too-few-inputs"``.
+        ``"precomputed"``, ``"tiled"`` or ``"too-few-inputs"``.
     seconds : float
         Wall-clock time.
     diagnostics : dict
@@ -150,8 +163,14 @@ class ClusterResult:
         shares), ``simultaneous_merges`` (heights where three or more pieces
         merge), ``n_clusters_hdbscan`` (the count of hdbscan's own binary tree
         for the canonical order; it differs from ``len(persistence)`` only
-        through such merges). The keys after ``distinct_rows`` are None when
-        too few distinct rows were left to cluster.
+        through such merges), ``mst`` (the spanning tree's
+        :attr:`~conceptscope.naps.reachability.MstResult.info` without its
+        seconds). The keys after ``distinct_rows`` are None when too few
+        distinct rows were left to cluster. Deterministic.
+    resources : dict
+        Seconds of the spanning tree (``seconds``; per pass on the tiled path),
+        ``peak_rss_gb`` (the process's peak resident memory so far) and on
+        CUDA ``peak_gpu_gb``; empty when nothing was clustered.
     """
 
     labels: np.ndarray
@@ -161,6 +180,7 @@ class ClusterResult:
     path: str
     seconds: float
     diagnostics: dict[str, Any] = field(default_factory=dict)
+    resources: dict[str, float] = field(default_factory=dict)
 
 
 def canonical_order(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -192,24 +212,18 @@ def canonical_order(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             order[s:e] = run[np.lexsort(X[run, k:].T[::-1])]
     first = np.ones(n, dtype=bool)
     same = np.flatnonzero(tie) + 1  # candidates: equal to the previous row on the first k columns
-    first[same] = (X[order[same]] != X[order[same - 1]]).any(axis=1)
+    for c in range(0, len(same), 4096):  # in chunks: no copy of X
+        rows = same[c : c + 4096]
+        first[rows] = (X[order[rows]] != X[order[rows - 1]]).any(axis=1)
     return order, first
 
 
-def _squared_distances(x: np.ndarray, sq: np.ndarray, device: torch.device) -> np.ndarray:
-    """(n, n) -2 x_i.x_j + (|x_i|^2 + |x_j|^2), exactly symmetric, numpy (computed on ``device``)."""
-    if device.type == "cuda":
-        xt = torch.as_tensor(x, device=device)
-        sqt = torch.as_tensor(sq, device=device)
-        d2 = (xt @ xt.T).mul_(-2.0).add_(sqt[:, None]).add_(sqt[None, :]).triu_()
-        return d2.add_(d2.triu(1).T).cpu().numpy()  # the upper triangle, mirrored: peak 2 n^2 on the device
-    d2 = x @ x.T  # numpy gives x @ x.T to BLAS syrk: exactly symmetric
-    block = max(1, _BLOCK_ELEMENTS // max(len(x), 1))
-    for a in range(0, len(x), block):
-        rows = d2[a : a + block]
-        rows *= -2.0
-        rows += sq[a : a + block, None] + sq[None, :]  # (|x_i|^2 + |x_j|^2) is symmetric too
-    return d2
+def _squared_distances_cuda(x: np.ndarray, sq: np.ndarray, device: torch.device) -> np.ndarray:
+    """(n, n) -2 x_i.x_j + |x_i|^2 + |x_j|^2 on a CUDA ``device``, exactly symmetric, as numpy."""
+    xt = torch.as_tensor(x, device=device)
+    sqt = torch.as_tensor(sq, device=device)
+    d2 = (xt @ xt.T).mul_(-2.0).add_(sqt[:, None]).add_(sqt[None, :]).triu_()
+    return d2.add_(d2.triu(1).T).cpu().numpy()  # the upper triangle, mirrored: peak 2 n^2 on the device
 
 
 def _distances(x: np.ndarray, device: str | torch.device | None) -> np.ndarray:
@@ -218,19 +232,27 @@ def _distances(x: np.ndarray, device: str | torch.device | None) -> np.ndarray:
     x = np.ascontiguousarray(x, dtype=np.float64)
     n = len(x)
     sq = np.einsum("ij,ij->i", x, x)
-    d2 = _squared_distances(x, sq, dev)
+    cpu = dev.type != "cuda"
+    d2 = x @ x.T if cpu else _squared_distances_cuda(x, sq, dev)  # numpy gives x @ x.T to BLAS syrk: symmetric
     block = max(1, _BLOCK_ELEMENTS // max(n, 1))
+    sums = np.empty((min(block, n), n))  # one buffer for every block: no fresh pages per block
     for a in range(0, n, block):
+        rows, s = d2[a : a + block], sums[: min(block, n - a)]
+        np.add(sq[a : a + block, None], sq[None, :], out=s)  # |x_i|^2 + |x_j|^2: symmetric
+        if cpu:
+            rows *= -2.0
+            rows += s
         # close pairs lose their digits to cancellation (error ~1e-16 (|x_i|^2 + |x_j|^2)): recompute directly
-        rows = d2[a : a + block]
-        i, j = np.nonzero(rows < _CANCELLATION * (sq[a : a + block, None] + sq[None, :]))
+        s *= CANCELLATION
+        i, j = np.nonzero(rows < s)
         i, j = i[a + i != j] + a, j[a + i != j]
         for c in range(0, len(i), 4096):
             diff = x[i[c : c + 4096]] - x[j[c : c + 4096]]  # |x_i - x_j|^2 = |x_j - x_i|^2 exactly
             d2[i[c : c + 4096], j[c : c + 4096]] = np.einsum("ij,ij->i", diff, diff)
-    np.maximum(d2, 0.0, out=d2)
-    np.fill_diagonal(d2, 0.0)
-    return np.sqrt(d2, out=d2)
+        np.maximum(rows, 0.0, out=rows)
+        rows[np.arange(len(rows)), np.arange(a, a + len(rows))] = 0.0  # the diagonal
+        np.sqrt(rows, out=rows)
+    return d2
 
 
 def _distinct(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -358,6 +380,7 @@ def cluster(
     *,
     max_precomputed: int = NapSettings.max_precomputed,
     device: str | torch.device | None = None,
+    tile_rows: int | None = None,
     **params: Any,
 ) -> ClusterResult:
     """HDBSCAN with the NAP parameters (:data:`HDBSCAN_PARAMS`), independent of row order, ties and duplicates.
@@ -367,11 +390,14 @@ def cluster(
     X : ndarray (n_samples, n_features)
         One row per input; finite values. Read as float64 on the CPU.
     max_precomputed : int
-        Up to this many distinct rows the distances are precomputed (memory
-        m^2 x 8 bytes; torch on ``device`` when it is CUDA); above, hdbscan's
-        default path runs on the features.
+        Up to this many distinct rows the distance matrix is held (memory
+        m^2 x 8 bytes: 3.2 GB at 20,000); above, the tiled path runs in
+        O(m f + tile_rows^2) memory (see the module docstring). Both are exact.
     device : str or torch.device, optional
         Where the distance products run (default: CUDA when available).
+    tile_rows : int, optional
+        Rows per tile of the tiled path (default
+        :data:`conceptscope.naps.reachability.TILE_ROWS` of the device).
     **params
         Overrides of ``min_cluster_size``, ``min_samples``,
         ``cluster_selection_method``, ``cluster_selection_epsilon``,
@@ -388,7 +414,7 @@ def cluster(
     ValueError
         For a non-2-D or non-finite ``X``, or an unsupported parameter.
     """
-    import hdbscan
+    from hdbscan._hdbscan_linkage import label
 
     settings = _check_params(params)
     X = np.asarray(X, dtype=np.float64)
@@ -401,7 +427,8 @@ def cluster(
         )
     n = len(X)
     t0 = time.perf_counter()
-    distinct, inverse = _distinct(X + 0.0) if n else (X, np.zeros(0, dtype=np.intp))  # + 0.0: -0.0 becomes 0.0
+    distinct, inverse = _distinct(X) if n else (X + 0.0, np.zeros(0, dtype=np.intp))
+    distinct += 0.0  # a new array: -0.0 becomes 0.0 (canonical_order already compares them equal)
     m = len(distinct)
     sizes = np.bincount(inverse, minlength=m)
     diagnostics: dict[str, Any] = {
@@ -415,31 +442,51 @@ def cluster(
         diagnostics |= dict.fromkeys(_CLUSTERING_DIAGNOSTICS)
         empty = np.full(n, -1, dtype=np.int64)
         return ClusterResult(empty, np.zeros(n), np.zeros(n), np.zeros(0), "too-few-inputs", 0.0, diagnostics)
+    dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    t_mst = time.perf_counter()
     if m <= max_precomputed:
-        model = hdbscan.HDBSCAN(metric="precomputed", **settings).fit(_distances(distinct, device))
-        path = "precomputed"
+        mst = precomputed_mst(_distances(distinct, dev), settings["min_samples"])
     else:
-        _log.warning(
-            "%d distinct inputs exceed max_precomputed=%d (distance matrix %.1f GB): using hdbscan's default path",
-            m,
-            max_precomputed,
-            m * m * 8 / 1e9,
-        )
-        model = hdbscan.HDBSCAN(metric="euclidean", **settings).fit(distinct)
-        path = "default"
-    linkage, ties = _simultaneous_ties(model.single_linkage_tree_.to_numpy(), settings["min_cluster_size"])
+        mst = tiled_mst(distinct, settings["min_samples"], tile_rows=tile_rows, device=dev)
+    memory = peak_memory_gb(dev)
+    _log.info(
+        "%s path (%d distinct rows %s max_precomputed=%d) on %s: MST in %.1f s; peak %s",
+        mst.info["path"],
+        m,
+        "<=" if m <= max_precomputed else ">",
+        max_precomputed,
+        dev,
+        time.perf_counter() - t_mst,
+        ", ".join(f"{k.removeprefix('peak_')} {v:.2f}" for k, v in memory.items()),
+    )
+    binary = label(mst.edges[np.argsort(mst.edges[:, 2])])  # hdbscan's single-linkage tree (_hdbscan_generic)
+    linkage, ties = _simultaneous_ties(binary, settings["min_cluster_size"])
     (labels, probabilities, persistence, outliers), lambdas = _condensed_results(linkage, settings)
-    diagnostics |= ties | lambdas | {"n_clusters_hdbscan": int(np.max(model.labels_, initial=-1)) + 1}
+    diagnostics |= ties | lambdas | {"n_clusters_hdbscan": _cluster_count(binary, linkage, labels, settings)}
+    diagnostics["mst"] = {k: v for k, v in mst.info.items() if k != "path" and not k.endswith("seconds")}
+    resources = {**{k: v for k, v in mst.info.items() if k.endswith("seconds")}, **memory}
     _log_diagnostics(diagnostics, n, len(persistence))
     return ClusterResult(
         labels=np.asarray(labels, dtype=np.int64)[inverse],
         probabilities=np.asarray(probabilities, dtype=np.float64)[inverse],
         outlier_scores=np.asarray(outliers, dtype=np.float64)[inverse],
         persistence=np.asarray(persistence, dtype=np.float64),
-        path=path,
+        path=mst.info["path"],
         seconds=time.perf_counter() - t0,
         diagnostics=diagnostics,
+        resources=resources,
     )
+
+
+def _cluster_count(binary: np.ndarray, linkage: np.ndarray, labels: np.ndarray, settings: dict[str, Any]) -> int:
+    """Clusters in hdbscan's own binary tree (as ``HDBSCAN.fit`` labels it); as ``labels`` if no tie changed it."""
+    from hdbscan._hdbscan_tree import compute_stability, condense_tree, get_clusters
+
+    if linkage is binary:
+        return int(np.max(labels, initial=-1)) + 1
+    tree = condense_tree(binary, settings["min_cluster_size"])
+    selection = {k: settings[k] for k in _SELECTION_PARAMS if k in settings}
+    return int(np.max(get_clusters(tree, compute_stability(tree), **selection)[0], initial=-1)) + 1
 
 
 def _log_diagnostics(d: dict[str, Any], n: int, n_clusters: int) -> None:

@@ -269,6 +269,7 @@ def extract_naps(
         "hdbscan": HDBSCAN_PARAMS,
         "clustering_path": res.path,
         "clustering_seconds": res.seconds,
+        "clustering_resources": res.resources,
         "n_samples": int(len(X)),
         "n_features": int(Xn.shape[1]),
         **res.diagnostics,

@@ -84,8 +84,9 @@ class NapSettings(Section):
     normalization : str
         Unit equalization, one of :data:`NORMALIZATIONS`.
     max_precomputed : int
-        Above this many distinct inputs HDBSCAN runs its default path instead
-        of precomputed distances (N^2 x 8 bytes).
+        Up to this many distinct inputs HDBSCAN's spanning tree comes from the
+        precomputed distance matrix (N^2 x 8 bytes); above, from the exact
+        tiled path (:mod:`~conceptscope.naps.reachability`), O(N x features).
     gallery_method : str
         Disentanglement of the per-layer galleries (Fig. 1) and of follow-an-image (Fig. 9/10).
     top_naps, per_nap : int
