@@ -116,8 +116,19 @@ def test_precomputed_mst_is_hdbscans_generic_tree():
 def test_tiled_mst_rejects_bad_arguments():
     with pytest.raises(ValueError, match="at least 2 rows"):
         reachability.tiled_mst(np.zeros((1, 3)), 5)
-    with pytest.raises(ValueError, match="tile_rows and candidates"):
-        reachability.tiled_mst(np.eye(4), 2, tile_rows=0)
+    for bad in (0, 1.5, "64", True):
+        with pytest.raises(ValueError, match="tile_rows must be a positive integer"):
+            reachability.tiled_mst(np.eye(4), 2, tile_rows=bad)
+        with pytest.raises(ValueError, match="tile_rows must be a positive integer"):
+            naps.cluster(np.eye(4), tile_rows=bad)  # checked on the precomputed path too
+    with pytest.raises(ValueError, match="candidates must be a positive integer"):
+        reachability.tiled_mst(np.eye(4), 2, candidates=0)
+    for bad in (None, -1, 2.5):
+        with pytest.raises(ValueError, match="max_precomputed must be an integer >= 0"):
+            naps.cluster(np.eye(4), max_precomputed=bad)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            naps.cluster(np.eye(4), device="cuda")
 
 
 # -- the clustering on the tiled path -------------------------------------------------------------
@@ -140,6 +151,7 @@ def test_tiled_path_equals_hdbscan_exact_paths(seed, n_features, tile_rows, refe
     got = naps.cluster(X, max_precomputed=0, tile_rows=tile_rows, device="cpu")
     assert got.path == "tiled" and len(got.persistence) >= 2
     assert got.diagnostics["mst"]["tiles"] > 1 or tile_rows >= 300
+    assert got.diagnostics["n_clusters_hdbscan"] is None  # hdbscan's binary tree: the precomputed path's only
     assert_equals_bruteforce(got, cdist(X, X))
     exact = [hdbscan.HDBSCAN(algorithm=a, **LEAF).fit(X) for a in ("prims_kdtree", "generic")]
     for ref in exact:
@@ -182,11 +194,16 @@ def test_tiled_path_with_duplicates_keeps_the_persistence_fix():
 
 @pytest.mark.parametrize("seed", [7, 0, 4])
 def test_tiled_path_ties_match_bruteforce_and_row_order(seed):
-    # integer lattice: most mutual reachability weights tie; tied merges are simultaneous on every path
+    # integer lattice: most mutual reachability weights tie; tied merges are simultaneous on every path,
+    # and exactly equal distances stay equal at any tile size
     X = _lattice(seed)
     got = naps.cluster(X, max_precomputed=0, tile_rows=20, device="cpu")
     assert got.diagnostics["tied_mst_edges"] > 0
     assert_equals_bruteforce(got, cdist(X, X))
+    for tile_rows in (3, 64, 4096):
+        other = naps.cluster(X, max_precomputed=0, tile_rows=tile_rows, device="cpu")
+        np.testing.assert_array_equal(label_map(other.labels, got.labels), np.arange(len(got.persistence)))
+        np.testing.assert_array_equal(np.sort(other.persistence), np.sort(got.persistence))
     for s in range(3):
         p = np.random.default_rng(s).permutation(len(X))
         other = naps.cluster(X[p], max_precomputed=0, tile_rows=33, device="cpu")

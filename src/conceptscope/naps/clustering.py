@@ -84,7 +84,8 @@ two exact paths (:mod:`.reachability`), chosen by ``max_precomputed``:
 - ``"tiled"`` (above): bounded memory, O(m f + tile^2): one float64 product
   per tile of the distance matrix, torch on the device (CUDA tiles on the
   GPU), two passes over the tiles (nearest neighbours, then the lightest edge
-  between the components that verified Borůvka steps on the neighbours leave).
+  between the components that verified Borůvka steps on the neighbours leave;
+  more passes only when over 4,096 components are left).
 
 The log names the path and its peak memory. The tree functions above then
 run on that tree, as in hdbscan's own estimator.
@@ -163,7 +164,8 @@ class ClusterResult:
         shares), ``simultaneous_merges`` (heights where three or more pieces
         merge), ``n_clusters_hdbscan`` (the count of hdbscan's own binary tree
         for the canonical order; it differs from ``len(persistence)`` only
-        through such merges), ``mst`` (the spanning tree's
+        through such merges; None on the tiled path, whose spanning tree is
+        not the one hdbscan's Prim's visits where weights tie), ``mst`` (the spanning tree's
         :attr:`~conceptscope.naps.reachability.MstResult.info` without its
         seconds). The keys after ``distinct_rows`` are None when too few
         distinct rows were left to cluster. Deterministic.
@@ -417,6 +419,12 @@ def cluster(
     from hdbscan._hdbscan_linkage import label
 
     settings = _check_params(params)
+    check_int("max_precomputed", max_precomputed, minimum=0)
+    if tile_rows is not None:
+        check_int("tile_rows", tile_rows, minimum=1)
+    dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(dev)!r}: CUDA is not available here; use 'cpu' or leave device unset")
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2 or X.shape[1] < 1:
         raise ValueError(f"X must be 2-D (n_samples, n_features >= 1), got shape {X.shape}")
@@ -442,7 +450,8 @@ def cluster(
         diagnostics |= dict.fromkeys(_CLUSTERING_DIAGNOSTICS)
         empty = np.full(n, -1, dtype=np.int64)
         return ClusterResult(empty, np.zeros(n), np.zeros(n), np.zeros(0), "too-few-inputs", 0.0, diagnostics)
-    dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
     t_mst = time.perf_counter()
     if m <= max_precomputed:
         mst = precomputed_mst(_distances(distinct, dev), settings["min_samples"])
@@ -462,7 +471,8 @@ def cluster(
     binary = label(mst.edges[np.argsort(mst.edges[:, 2])])  # hdbscan's single-linkage tree (_hdbscan_generic)
     linkage, ties = _simultaneous_ties(binary, settings["min_cluster_size"])
     (labels, probabilities, persistence, outliers), lambdas = _condensed_results(linkage, settings)
-    diagnostics |= ties | lambdas | {"n_clusters_hdbscan": _cluster_count(binary, linkage, labels, settings)}
+    count = _cluster_count(binary, linkage, labels, settings) if mst.info["path"] == "precomputed" else None
+    diagnostics |= ties | lambdas | {"n_clusters_hdbscan": count}
     diagnostics["mst"] = {k: v for k, v in mst.info.items() if k != "path" and not k.endswith("seconds")}
     resources = {**{k: v for k, v in mst.info.items() if k.endswith("seconds")}, **memory}
     _log_diagnostics(diagnostics, n, len(persistence))
@@ -514,7 +524,7 @@ def _log_diagnostics(d: dict[str, Any], n: int, n_clusters: int) -> None:
             d["infinite_lambdas"],
             d["lambda_cap"],
         )
-    if d["n_clusters_hdbscan"] != n_clusters:
+    if d["n_clusters_hdbscan"] is not None and d["n_clusters_hdbscan"] != n_clusters:
         _log.warning(
             "ties decide the count: %d clusters with tied merges simultaneous (HDBSCAN*), %d in hdbscan's binary tree",
             n_clusters,

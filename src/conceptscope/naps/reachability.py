@@ -43,7 +43,11 @@ it, both exact:
 
     Ties: the MST is not unique when weights tie; every MST gives the same
     hierarchy of components at every height (:mod:`.clustering` merges tied
-    edges simultaneously), which is all the clustering uses.
+    edges simultaneously), which is all the clustering uses. Exactly equal
+    distances (e.g. integer data) are equal on both paths and at any tile
+    size; distances equal in exact arithmetic but rounded differently (a
+    product's rounding depends on the formula, and on the tile on a GPU or
+    BLAS) can order differently, as between hdbscan's own exact paths.
 
 Both return hdbscan's MST format: rows (i, j, w), unsorted. Squared distances
 are compared throughout; w = sqrt(w^2) at the end (sqrt is monotone and
@@ -67,6 +71,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from ..checks import check_int
 
 __all__ = ["MstResult", "peak_memory_gb", "precomputed_mst", "tiled_mst"]
 
@@ -376,17 +382,15 @@ def tiled_mst(
     Raises
     ------
     ValueError
-        For fewer than 2 rows or a ``tile_rows`` / ``candidates`` below 1.
+        For fewer than 2 rows, or a ``tile_rows`` / ``candidates`` that is not an integer >= 1.
     """
     dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     m = len(x)
     if m < 2:
         raise ValueError(f"tiled_mst needs at least 2 rows, got {m}")
     tile_rows = TILE_ROWS.get(dev.type, TILE_ROWS["cpu"]) if tile_rows is None else tile_rows
-    if tile_rows < 1 or candidates < 1:
-        raise ValueError(f"tile_rows and candidates must be >= 1, got {tile_rows} and {candidates}")
-    if dev.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(dev)
+    check_int("tile_rows", tile_rows, minimum=1)
+    check_int("candidates", candidates, minimum=1)
     t0 = time.perf_counter()
     tiles = _Tiles(x, tile_rows, dev)
     kc = _core_rank(m, min_samples)
