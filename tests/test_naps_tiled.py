@@ -127,7 +127,7 @@ def test_tiled_mst_rejects_bad_arguments():
         with pytest.raises(ValueError, match="max_precomputed must be an integer >= 0"):
             naps.cluster(np.eye(4), max_precomputed=bad)
     if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match="CUDA is not available"):
+        with pytest.raises(RuntimeError, match="CUDA is not available"):  # models.resolve_device
             naps.cluster(np.eye(4), device="cuda")
 
 

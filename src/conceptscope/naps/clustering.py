@@ -110,6 +110,7 @@ import numpy as np
 import torch
 
 from ..checks import check_choice, check_int
+from ..models import resolve_device
 from .reachability import CANCELLATION, peak_memory_gb, precomputed_mst, tiled_mst
 from .settings import NapSettings
 
@@ -170,7 +171,8 @@ class ClusterResult:
         seconds). The keys after ``distinct_rows`` are None when too few
         distinct rows were left to cluster. Deterministic.
     resources : dict
-        Seconds of the spanning tree (``seconds``; per pass on the tiled path),
+        Seconds of the spanning tree, distances included (``seconds``; per
+        pass on the tiled path),
         ``peak_rss_gb`` (the process's peak resident memory so far) and on
         CUDA ``peak_gpu_gb``; empty when nothing was clustered.
     """
@@ -230,7 +232,7 @@ def _squared_distances_cuda(x: np.ndarray, sq: np.ndarray, device: torch.device)
 
 def _distances(x: np.ndarray, device: str | torch.device | None) -> np.ndarray:
     """Exactly symmetric euclidean distances (n, n) of the rows of ``x`` (see :func:`pairwise_distances`)."""
-    dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = resolve_device(device)
     x = np.ascontiguousarray(x, dtype=np.float64)
     n = len(x)
     sq = np.einsum("ij,ij->i", x, x)
@@ -396,7 +398,8 @@ def cluster(
         m^2 x 8 bytes: 3.2 GB at 20,000); above, the tiled path runs in
         O(m f + tile_rows^2) memory (see the module docstring). Both are exact.
     device : str or torch.device, optional
-        Where the distance products run (default: CUDA when available).
+        Where the distance products run (default or ``"auto"``: CUDA when
+        available; see :func:`conceptscope.models.resolve_device`).
     tile_rows : int, optional
         Rows per tile of the tiled path (default
         :data:`conceptscope.naps.reachability.TILE_ROWS` of the device).
@@ -422,9 +425,7 @@ def cluster(
     check_int("max_precomputed", max_precomputed, minimum=0)
     if tile_rows is not None:
         check_int("tile_rows", tile_rows, minimum=1)
-    dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {str(dev)!r}: CUDA is not available here; use 'cpu' or leave device unset")
+    dev = resolve_device(device)
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2 or X.shape[1] < 1:
         raise ValueError(f"X must be 2-D (n_samples, n_features >= 1), got shape {X.shape}")
@@ -457,6 +458,7 @@ def cluster(
         mst = precomputed_mst(_distances(distinct, dev), settings["min_samples"])
     else:
         mst = tiled_mst(distinct, settings["min_samples"], tile_rows=tile_rows, device=dev)
+    mst_seconds = time.perf_counter() - t_mst  # distances included on both paths
     memory = peak_memory_gb(dev)
     _log.info(
         "%s path (%d distinct rows %s max_precomputed=%d) on %s: MST in %.1f s; peak %s",
@@ -465,7 +467,7 @@ def cluster(
         "<=" if m <= max_precomputed else ">",
         max_precomputed,
         dev,
-        time.perf_counter() - t_mst,
+        mst_seconds,
         ", ".join(f"{k.removeprefix('peak_')} {v:.2f}" for k, v in memory.items()),
     )
     binary = label(mst.edges[np.argsort(mst.edges[:, 2])])  # hdbscan's single-linkage tree (_hdbscan_generic)
@@ -474,7 +476,7 @@ def cluster(
     count = _cluster_count(binary, linkage, labels, settings) if mst.info["path"] == "precomputed" else None
     diagnostics |= ties | lambdas | {"n_clusters_hdbscan": count}
     diagnostics["mst"] = {k: v for k, v in mst.info.items() if k != "path" and not k.endswith("seconds")}
-    resources = {**{k: v for k, v in mst.info.items() if k.endswith("seconds")}, **memory}
+    resources = {**{k: v for k, v in mst.info.items() if k.endswith("seconds")}, "seconds": mst_seconds, **memory}
     _log_diagnostics(diagnostics, n, len(persistence))
     return ClusterResult(
         labels=np.asarray(labels, dtype=np.int64)[inverse],
@@ -490,13 +492,8 @@ def cluster(
 
 def _cluster_count(binary: np.ndarray, linkage: np.ndarray, labels: np.ndarray, settings: dict[str, Any]) -> int:
     """Clusters in hdbscan's own binary tree (as ``HDBSCAN.fit`` labels it); as ``labels`` if no tie changed it."""
-    from hdbscan._hdbscan_tree import compute_stability, condense_tree, get_clusters
-
-    if linkage is binary:
-        return int(np.max(labels, initial=-1)) + 1
-    tree = condense_tree(binary, settings["min_cluster_size"])
-    selection = {k: settings[k] for k in _SELECTION_PARAMS if k in settings}
-    return int(np.max(get_clusters(tree, compute_stability(tree), **selection)[0], initial=-1)) + 1
+    own = labels if linkage is binary else _condensed_results(binary, settings)[0][0]
+    return int(np.max(own, initial=-1)) + 1
 
 
 def _log_diagnostics(d: dict[str, Any], n: int, n_clusters: int) -> None:

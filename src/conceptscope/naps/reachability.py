@@ -73,6 +73,7 @@ import numpy as np
 import torch
 
 from ..checks import check_int
+from ..models import resolve_device
 
 __all__ = ["MstResult", "peak_memory_gb", "precomputed_mst", "tiled_mst"]
 
@@ -191,6 +192,12 @@ class _Tiles:
             d2[i, j] = torch.einsum("ij,ij->i", diff, diff)
         return d2.clamp_min_(0.0)
 
+    def reachability(self, a0: int, a1: int, b0: int, b1: int, core2: torch.Tensor) -> torch.Tensor:
+        """Squared mutual reachability (a1 - a0, b1 - b0): max(d^2, c(i)^2, c(j)^2), ``core2`` (m,) on the device."""
+        w2 = self.squared(a0, a1, b0, b1)
+        torch.maximum(w2, core2[a0:a1, None], out=w2)
+        return torch.maximum(w2, core2[None, b0:b1], out=w2)
+
 
 def _merge_nearest(vals: torch.Tensor, idx: torch.Tensor, rows: slice, d2: torch.Tensor, offset: int, k: int) -> None:
     """Fold the k nearest columns of ``d2`` (rows x columns, column j is row ``offset + j``) into each row's list."""
@@ -220,6 +227,16 @@ def _nearest(tiles: _Tiles, k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.take_along_axis(v, order, axis=1), np.take_along_axis(i, order, axis=1)
 
 
+def _join(comp: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Component labels (0..k - 1) of the rows after edges (i, j) join their components ``comp``."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = int(comp.max()) + 1
+    graph = coo_matrix((np.ones(len(i)), (comp[i], comp[j])), shape=(n, n))
+    return connected_components(graph, directed=False)[1].astype(np.intp)[comp]
+
+
 def _verified_boruvka(
     nbr_d2: np.ndarray, nbr: np.ndarray, core2: np.ndarray, bound2: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, int]:
@@ -228,9 +245,6 @@ def _verified_boruvka(
     Returns the forest's edges (e, 3) as (i, j, w^2), each row's component
     label (0..m_c - 1), and the number of rounds.
     """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
     m, k = nbr.shape
     u = np.repeat(np.arange(m), k)
     v = nbr.ravel()
@@ -259,9 +273,7 @@ def _verified_boruvka(
         edges = np.unique(best[ok])
         chosen.append(edges)
         rounds += 1
-        graph = coo_matrix((np.ones(len(edges)), (cu[edges], cv[edges])), shape=(m, m))
-        comp = connected_components(graph, directed=False)[1][comp]
-    _, comp = np.unique(comp, return_inverse=True)
+        comp = _join(comp, lo[edges], hi[edges])
     e = np.concatenate(chosen) if chosen else np.zeros(0, dtype=np.int64)
     return np.column_stack([lo[e], hi[e], w2[e]]).astype(np.float64), comp, rounds
 
@@ -277,9 +289,7 @@ def _component_minima(tiles: _Tiles, comp: np.ndarray, core2: np.ndarray) -> tup
     at_w = torch.full((mc * mc,), torch.inf, dtype=torch.float64, device=dev)  # the weight ``at`` was found for
     lower = None
     for a0, a1, b0, b1 in tiles.blocks():
-        w2 = tiles.squared(a0, a1, b0, b1)
-        torch.maximum(w2, core_t[a0:a1, None], out=w2)
-        torch.maximum(w2, core_t[None, b0:b1], out=w2)
+        w2 = tiles.reachability(a0, a1, b0, b1, core_t)
         if a0 == b0:  # each pair once: i < j
             if lower is None or lower.shape != w2.shape:
                 lower = torch.ones_like(w2, dtype=torch.bool).tril_()
@@ -319,18 +329,13 @@ def _boruvka_pass(tiles: _Tiles, comp: np.ndarray, core2: np.ndarray) -> tuple[n
     (0..m_c' - 1, m_c' <= m_c / 2). Used while too many components are left
     for :func:`_component_minima`'s m_c x m_c table.
     """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
     m, dev = tiles.m, tiles.x.device
     comp_t = torch.as_tensor(comp, device=dev)
     core_t = torch.as_tensor(core2, device=dev)
     best_w = torch.full((m,), torch.inf, dtype=torch.float64, device=dev)
     best_j = torch.full((m,), m, dtype=torch.int64, device=dev)
     for a0, a1, b0, b1 in tiles.blocks():
-        w2 = tiles.squared(a0, a1, b0, b1)
-        torch.maximum(w2, core_t[a0:a1, None], out=w2)
-        torch.maximum(w2, core_t[None, b0:b1], out=w2)
+        w2 = tiles.reachability(a0, a1, b0, b1, core_t)
         w2.masked_fill_(comp_t[a0:a1, None] == comp_t[None, b0:b1], torch.inf)  # inside a component (and i = j)
         w, j = torch.min(w2, dim=1)  # ties: the first, i.e. smallest, column
         _fold_lightest(best_w, best_j, slice(a0, a1), w, j + b0)
@@ -344,9 +349,7 @@ def _boruvka_pass(tiles: _Tiles, comp: np.ndarray, core2: np.ndarray) -> tuple[n
     first = order[np.r_[True, comp[order[1:]] != comp[order[:-1]]]]
     _, pick = np.unique(lo[first] * m + hi[first], return_index=True)
     e = first[pick]
-    graph = coo_matrix((np.ones(len(e)), (comp[lo[e]], comp[hi[e]])), shape=(m, m))
-    comp = connected_components(graph, directed=False)[1][comp]
-    return np.column_stack([lo[e], hi[e], w2[e]]).astype(np.float64), np.unique(comp, return_inverse=True)[1]
+    return np.column_stack([lo[e], hi[e], w2[e]]).astype(np.float64), _join(comp, lo[e], hi[e])
 
 
 def tiled_mst(
@@ -384,7 +387,7 @@ def tiled_mst(
     ValueError
         For fewer than 2 rows, or a ``tile_rows`` / ``candidates`` that is not an integer >= 1.
     """
-    dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = resolve_device(device)
     m = len(x)
     if m < 2:
         raise ValueError(f"tiled_mst needs at least 2 rows, got {m}")
@@ -409,7 +412,7 @@ def tiled_mst(
         "tiles": len(tiles.blocks()),
         "forest_edges": len(forest),
         "boruvka_rounds": rounds,
-        "components": mc,
+        "boruvka_passes": 0,
         "neighbour_pass_seconds": t1 - t0,
         "boruvka_seconds": t2 - t1,
     }
@@ -419,7 +422,6 @@ def tiled_mst(
         m, info["tiles"], tile_rows, dev, t1 - t0, len(forest), m - 1, k, rounds, mc,
     )  # fmt: skip
     edges = [forest]
-    info["boruvka_passes"] = 0
     while mc * mc > _MAX_COMPONENT_PAIRS:  # too many for the m_c x m_c table: halve them with full passes
         step, comp = _boruvka_pass(tiles, comp, core2)
         edges.append(step)
